@@ -1,0 +1,223 @@
+"""The ``nseos`` command line.
+
+``nseos tov`` solves the TOV equations for one EoS; ``nseos demo`` is the main job (for now
+the TOV demo: reference EoS, their M-R and Lambda curves, a table and a figure).
+
+Exit codes: 0 success, 1 bad input or a failed solve (one-line message on stderr, no
+traceback), 2 command-line usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_INPUT = 1
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 1."""
+
+
+def _enable_x64() -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def _load_eos(args):
+    from . import eos as eos_mod
+
+    try:
+        if args.eos_file is not None and args.eos is not None:
+            raise CLIError("give either an EoS file or --eos NAME, not both")
+        if args.eos_file is not None:
+            return eos_mod.Tabulated.from_csv(args.eos_file, allow_acausal=args.allow_acausal)
+        if args.eos is None:
+            raise CLIError("give an EoS file or --eos NAME (see --help)")
+        name = args.eos
+        if name.lower().startswith("read2009:"):
+            return eos_mod.read2009_named(name.split(":", 1)[1])
+        return eos_mod.reference_eos(name, allow_acausal=args.allow_acausal)
+    except FileNotFoundError as err:
+        raise CLIError(str(err)) from None
+    except (eos_mod.EOSValidationError, KeyError) as err:
+        raise CLIError(str(err).strip("'\"")) from None
+
+
+def _curve_summary(curve) -> dict:
+    import numpy as np
+
+    r14 = float(curve.radius_at(1.4))
+    return {
+        "max_mass_msun": float(curve.max_mass_msun),
+        "radius_at_max_mass_km": float(curve.radius_at_max_mass_km),
+        "radius_1p4_km": r14 if np.isfinite(r14) else None,
+        "lambda_1p4": float(curve.lambda_at(1.4)) if np.isfinite(r14) else None,
+        "max_mass_reached": bool(curve.max_mass_reached),
+    }
+
+
+def _solve_curve(eos, n_stars: int, steps: int):
+    import equinox as eqx
+
+    from .tov import RK4, TOVSolveError, check_curve, mass_radius_curve
+
+    curve = eqx.filter_jit(mass_radius_curve)(eos, n_stars, RK4(steps))
+    try:
+        return check_curve(curve)
+    except TOVSolveError as err:
+        raise CLIError(str(err)) from None
+
+
+def cmd_tov(args) -> int:
+    import numpy as np
+
+    from ._io import write_text_atomic
+
+    _enable_x64()
+    eos = _load_eos(args)
+    curve = _solve_curve(eos, args.n_stars, args.steps)
+    summary = _curve_summary(curve)
+    if summary["radius_1p4_km"] is None:
+        raise CLIError(
+            f"{eos.name if hasattr(eos, 'name') else 'EoS'}: the stable branch never reaches "
+            f"1.4 M_sun (it spans {float(curve.min_mass_msun):.3f} to "
+            f"{summary['max_mass_msun']:.3f} M_sun)"
+        )
+    if args.out:
+        stable = np.asarray(curve.stable)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["central_pressure_mev_fm3", "mass_msun", "radius_km", "lambda"])
+        for row in zip(
+            np.asarray(curve.central_pressure_mev_fm3)[stable],
+            np.asarray(curve.mass_msun)[stable],
+            np.asarray(curve.radius_km)[stable],
+            np.asarray(curve.tidal_deformability)[stable],
+            strict=True,
+        ):
+            writer.writerow([f"{v:.10g}" for v in row])
+        write_text_atomic(args.out, buf.getvalue())
+    if args.plot:
+        from .plots import mass_radius_figure, save_figure
+
+        label = getattr(eos, "name", args.eos or "EoS")
+        path = Path(args.plot)
+        fig = mass_radius_figure([(label, curve)])
+        save_figure(fig, path.with_suffix(""), formats=(path.suffix.lstrip(".") or "png",))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        reached = "" if summary["max_mass_reached"] else " (not reached within the table)"
+        print(f"M_max      = {summary['max_mass_msun']:.4f} M_sun{reached}")
+        print(f"R(M_max)   = {summary['radius_at_max_mass_km']:.3f} km")
+        print(f"R(1.4)     = {summary['radius_1p4_km']:.3f} km")
+        print(f"Lambda(1.4) = {summary['lambda_1p4']:.1f}")
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    """The TOV demo: reference EoS through the solver, a table and a figure."""
+    _enable_x64()
+    from . import eos as eos_mod
+    from ._io import write_text_atomic
+    from .plots import mass_radius_figure, save_figure
+
+    out = Path(args.out)
+    models = [
+        ("SLy4 (Douchin-Haensel)", lambda: eos_mod.sly4()),
+        ("SLy (Read+2009 PP)", lambda: eos_mod.read2009_named("SLy")),
+        ("MPA1", lambda: eos_mod.reference_eos("MPA1")),
+        ("H4", lambda: eos_mod.reference_eos("H4")),
+        ("MS1", lambda: eos_mod.reference_eos("MS1")),
+        ("c_s^2 segments (0.3,0.5,0.5,0.4,0.3)", lambda: eos_mod.SpeedOfSoundSegments()),
+    ]
+    curves, rows = [], []
+    t0 = time.perf_counter()
+    for i, (label, make) in enumerate(models, start=1):
+        t = time.perf_counter()
+        curve = _solve_curve(make(), args.n_stars, args.steps)
+        s = _curve_summary(curve)
+        curves.append((label, curve))
+        rows.append({"eos": label, **s})
+        print(
+            f"[{i}/{len(models)}] {label:40s} M_max = {s['max_mass_msun']:.3f} M_sun, "
+            f"R(1.4) = {s['radius_1p4_km']:.2f} km, Lambda(1.4) = {s['lambda_1p4']:.0f} "
+            f"({time.perf_counter() - t:.1f} s incl. compile)",
+            flush=True,
+        )
+    fig = mass_radius_figure(curves)
+    written = save_figure(fig, out / "mass_radius")
+    header = "| EoS | M_max [M_sun] | R(M_max) [km] | R(1.4) [km] | Lambda(1.4) |\n|---|---|---|---|---|\n"
+    table = header + "".join(
+        f"| {r['eos']} | {r['max_mass_msun']:.3f} | {r['radius_at_max_mass_km']:.2f} | "
+        f"{r['radius_1p4_km']:.2f} | {r['lambda_1p4']:.0f} |\n"
+        for r in rows
+    )
+    write_text_atomic(out / "summary.md", table)
+    write_text_atomic(out / "summary.json", json.dumps(rows, indent=2))
+    print(table)
+    print(f"wrote {', '.join(written)}, {out / 'summary.md'}, {out / 'summary.json'}")
+    print(f"demo finished in {time.perf_counter() - t0:.1f} s")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nseos", description="Neutron-star equation-of-state toolkit (JAX)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tov = sub.add_parser(
+        "tov",
+        help="solve the TOV equations for one EoS",
+        description="Solve the TOV + tidal equations along a mass-radius sequence.",
+    )
+    tov.add_argument(
+        "eos_file",
+        nargs="?",
+        help="CSV with columns pressure_mev_fm3 and energy_density_mev_fm3 "
+        "(number_density_fm3 optional), any order",
+    )
+    tov.add_argument(
+        "--eos",
+        help="a bundled EoS: SLy4, SLy4-LAL, APR4, MPA1, H4, WFF1, MS1, MS1b, "
+        "or read2009:NAME for a Read et al. 2009 piecewise polytrope",
+    )
+    tov.add_argument("--json", action="store_true", help="print a JSON object")
+    tov.add_argument("--out", metavar="CSV", help="write the stable-branch curve to CSV")
+    tov.add_argument("--plot", metavar="PNG", help="draw the M-R curve")
+    tov.add_argument("--n-stars", type=int, default=100, help="stars on the sequence")
+    tov.add_argument("--steps", type=int, default=6, help="RK4 steps per enthalpy interval")
+    tov.add_argument(
+        "--allow-acausal", action="store_true", help="accept tables with c_s^2 > 1 (warns)"
+    )
+    tov.set_defaults(func=cmd_tov)
+
+    demo = sub.add_parser("demo", help="run the main demo job")
+    demo.add_argument("--out", default="results/demo", help="output directory")
+    demo.add_argument("--n-stars", type=int, default=100)
+    demo.add_argument("--steps", type=int, default=6)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CLIError as err:
+        print(f"nseos: error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

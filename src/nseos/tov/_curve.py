@@ -1,0 +1,241 @@
+"""Mass-radius-tidal sequences on a fixed central-pressure grid, with jit-friendly lookups."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._config import require_x64
+from .._typing import Array, Bool, Float, Int
+from ..eos import AbstractEOS
+from ._solver import RK4, SolveStatus, solve_star
+
+DEFAULT_N_STARS = 100
+"""Stars per sequence. With cubic Hermite lookups, 100 log-spaced central pressures put the
+interpolation error of R(M) below 1 m (see docs/performance.md)."""
+_NEWTON_ITERATIONS = 5
+
+
+class TOVSolveError(RuntimeError):
+    """A stellar solve failed (non-finite or unphysical result)."""
+
+
+class MassRadiusCurve(eqx.Module):
+    """A sequence of stars over a log-spaced central-pressure grid.
+
+    All arrays have shape (n_stars,) (plus any leading batch axes when vmapped). The maximum
+    mass is located beyond the grid resolution: a parabola through the three grid points
+    around the discrete maximum gives the central pressure, and one more star is solved there.
+    The stable branch is the sequence from the first star up to the maximum mass.
+    ``radius_at`` and ``lambda_at`` interpolate on it with cubic Hermite splines in
+    ln p_c (R and ln Lambda), after inverting M(ln p_c) by Newton iterations.
+    """
+
+    central_pressure_mev_fm3: Float[Array, " n_stars"]
+    central_enthalpy: Float[Array, " n_stars"]
+    mass_msun: Float[Array, " n_stars"]
+    radius_km: Float[Array, " n_stars"]
+    love_number_k2: Float[Array, " n_stars"]
+    tidal_deformability: Float[Array, " n_stars"]
+    status: Int[Array, " n_stars"]
+    stable: Bool[Array, " n_stars"]
+    max_mass_msun: Float[Array, ""]
+    radius_at_max_mass_km: Float[Array, ""]
+    tidal_deformability_at_max_mass: Float[Array, ""]
+    central_pressure_at_max_mass_mev_fm3: Float[Array, ""]
+    max_mass_reached: Bool[Array, ""]
+    # Stable branch with the maximum inserted, padded to n_stars + 1 (entries > last unused).
+    branch_log_pressure: Float[Array, " n_stars+1"]
+    branch_mass_msun: Float[Array, " n_stars+1"]
+    branch_radius_km: Float[Array, " n_stars+1"]
+    branch_log_lambda: Float[Array, " n_stars+1"]
+    branch_last: Int[Array, ""]
+
+    @property
+    def failed(self) -> Bool[Array, ""]:
+        """True if any star of the stable branch failed to solve."""
+        return jnp.any(self.stable & (self.status != SolveStatus.SUCCESS))
+
+    @property
+    def min_mass_msun(self) -> Float[Array, ""]:
+        """Mass of the lightest star on the sequence."""
+        return self.branch_mass_msun[0]
+
+    def contains(self, mass_msun) -> Bool[Array, ...]:
+        """Whether a star of this mass lies on the stable branch of the sequence."""
+        m = jnp.asarray(mass_msun)
+        return (m >= self.branch_mass_msun[0]) & (m <= self.max_mass_msun)
+
+    def _locate(self, mass_msun):
+        """Segment index and local coordinate s in [0, 1] of each mass on the stable branch."""
+        m = jnp.asarray(mass_msun)
+        last = self.branch_last
+        idx = jnp.arange(self.branch_mass_msun.shape[0])
+        masses = jnp.where(idx <= last, self.branch_mass_msun, jnp.inf)
+        k = jnp.clip(jnp.searchsorted(masses, m, side="right") - 1, 0, last - 1)
+        t = self.branch_log_pressure
+        dt = t[k + 1] - t[k]
+        d_m = _node_slopes(t, self.branch_mass_msun, last, zero_at_last=self.max_mass_reached)
+        m0, m1 = self.branch_mass_msun[k], self.branch_mass_msun[k + 1]
+        s = jnp.clip((m - m0) / (m1 - m0), 0.0, 1.0)
+        for _ in range(_NEWTON_ITERATIONS):
+            f, df = _hermite(s, m0, m1, dt * d_m[k], dt * d_m[k + 1])
+            s = jnp.clip(s - (f - m) / jnp.maximum(df, 1e-12 * (m1 - m0)), 0.0, 1.0)
+        return k, s, dt
+
+    def _interpolate(self, values, mass_msun):
+        k, s, dt = self._locate(mass_msun)
+        d = _node_slopes(self.branch_log_pressure, values, self.branch_last, zero_at_last=False)
+        out, _ = _hermite(s, values[k], values[k + 1], dt * d[k], dt * d[k + 1])
+        return jnp.where(self.contains(mass_msun), out, jnp.nan)
+
+    def radius_at(self, mass_msun) -> Float[Array, ...]:
+        """Radius [km] of the stable star of the given mass; NaN off the stable branch
+        (check with :meth:`contains`)."""
+        return self._interpolate(self.branch_radius_km, mass_msun)
+
+    def lambda_at(self, mass_msun) -> Float[Array, ...]:
+        """Tidal deformability of the stable star of the given mass; NaN off the branch."""
+        return jnp.exp(self._interpolate(self.branch_log_lambda, mass_msun))
+
+    def central_pressure_at(self, mass_msun) -> Float[Array, ...]:
+        """Central pressure [MeV fm^-3] of the stable star of the given mass."""
+        k, s, dt = self._locate(mass_msun)
+        t = self.branch_log_pressure[k] + s * dt
+        return jnp.where(self.contains(mass_msun), jnp.exp(t), jnp.nan)
+
+
+def _hermite(s, f0, f1, d0, d1):
+    """Cubic Hermite value and d/ds on [0, 1] (d0, d1 are slopes times the interval)."""
+    s2, s3 = s * s, s * s * s
+    f = (
+        (2 * s3 - 3 * s2 + 1) * f0
+        + (s3 - 2 * s2 + s) * d0
+        + (-2 * s3 + 3 * s2) * f1
+        + (s3 - s2) * d1
+    )
+    df = (6 * s2 - 6 * s) * f0 + (3 * s2 - 4 * s + 1) * d0 + (6 * s - 6 * s2) * f1
+    df = df + (3 * s2 - 2 * s) * d1
+    return f, df
+
+
+def _node_slopes(t, f, last, *, zero_at_last):
+    """Second-order slopes df/dt at the nodes 0..last of a non-uniform sequence."""
+    n = t.shape[0]
+    i = jnp.arange(n)
+    im, ip = jnp.clip(i - 1, 0, n - 1), jnp.clip(i + 1, 0, n - 1)
+    a = t - t[im]
+    b = t[ip] - t
+    sa = (f - f[im]) / jnp.where(a > 0, a, 1.0)
+    sb = (f[ip] - f) / jnp.where(b > 0, b, 1.0)
+    central = (b * sa + a * sb) / jnp.where(a + b > 0, a + b, 1.0)
+    # One-sided second-order slopes at the two ends.
+    a0, b0 = t[1] - t[0], t[2] - t[1]
+    s0, s1 = (f[1] - f[0]) / a0, (f[2] - f[1]) / b0
+    first = s0 * (2 * a0 + b0) / (a0 + b0) - s1 * a0 / (a0 + b0)
+    al, bl = t[last - 1] - t[last - 2], t[last] - t[last - 1]
+    sl_a, sl_b = (f[last - 1] - f[last - 2]) / al, (f[last] - f[last - 1]) / bl
+    end = sl_b * (2 * bl + al) / (al + bl) - sl_a * bl / (al + bl)
+    end = jnp.where(zero_at_last, 0.0, end)
+    out = jnp.where(i == 0, first, central)
+    return jnp.where(i == last, end, out)
+
+
+def mass_radius_curve(
+    eos: AbstractEOS,
+    n_stars: int = DEFAULT_N_STARS,
+    method: RK4 = RK4(),
+    central_pressure_range_mev_fm3: tuple[float, float] | None = None,
+) -> MassRadiusCurve:
+    """Solve a sequence of stars from about rho0 to beyond the maximum mass.
+
+    Pure and jit/vmap/grad-friendly: the shapes depend only on ``n_stars``. Failures are
+    recorded in ``status`` (see :class:`SolveStatus` and :attr:`MassRadiusCurve.failed`);
+    use :func:`checked_mass_radius_curve` outside jit for an exception instead.
+
+    Parameters
+    ----------
+    eos : AbstractEOS
+        The equation of state.
+    n_stars : int
+        Number of central pressures, log-spaced.
+    method : RK4
+        The integration method and its accuracy setting.
+    central_pressure_range_mev_fm3 : (float, float), optional
+        Lowest and highest central pressure; defaults to the EoS's
+        ``default_central_pressure_range_mev_fm3()``.
+    """
+    require_x64()
+    if n_stars < 4:
+        raise ValueError("n_stars must be at least 4.")
+    if central_pressure_range_mev_fm3 is None:
+        p_lo, p_hi = eos.default_central_pressure_range_mev_fm3()
+    else:
+        p_lo, p_hi = (jnp.asarray(v, float) for v in central_pressure_range_mev_fm3)
+    t = jnp.linspace(jnp.log(p_lo), jnp.log(p_hi), n_stars)
+    h_c = eos.enthalpy(jnp.exp(t))
+    stars = jax.vmap(lambda h: solve_star(eos, h, method))(h_c)
+    ok = stars.status == SolveStatus.SUCCESS
+    masses = jnp.where(ok, stars.mass_msun, -jnp.inf)
+    i_max = jnp.argmax(masses)
+    reached = (i_max > 0) & (i_max < n_stars - 1)
+
+    # Refine: vertex of the parabola through the three points around the discrete maximum.
+    j = jnp.clip(i_max, 1, n_stars - 2)
+    m_l, m_c, m_r = stars.mass_msun[j - 1], stars.mass_msun[j], stars.mass_msun[j + 1]
+    dt = t[1] - t[0]
+    curvature = m_l - 2.0 * m_c + m_r
+    shift = 0.5 * dt * (m_l - m_r) / jnp.where(curvature < 0, curvature, -1.0)
+    t_vertex = t[j] + jnp.clip(shift, -dt, dt)
+    t_extra = jnp.where(reached, t_vertex, 0.5 * (t[-2] + t[-1]))
+    extra = solve_star(eos, eos.enthalpy(jnp.exp(t_extra)), method)
+
+    # Stable branch with the extra star inserted in order.
+    q = jnp.searchsorted(t, t_extra)  # grid points below the extra star
+    idx = jnp.arange(n_stars + 1)
+    src = jnp.clip(jnp.where(idx < q, idx, idx - 1), 0, n_stars - 1)
+
+    def insert(grid, value):
+        return jnp.where(idx == q, value, grid[src])
+
+    log_lam = jnp.log(jnp.maximum(stars.tidal_deformability, 1e-300))
+    extra_log_lam = jnp.log(jnp.maximum(extra.tidal_deformability, 1e-300))
+    last = jnp.where(reached, q, n_stars)
+    max_mass = jnp.where(reached, extra.mass_msun, stars.mass_msun[-1])
+    return MassRadiusCurve(
+        central_pressure_mev_fm3=jnp.exp(t),
+        central_enthalpy=h_c,
+        mass_msun=stars.mass_msun,
+        radius_km=stars.radius_km,
+        love_number_k2=stars.love_number_k2,
+        tidal_deformability=stars.tidal_deformability,
+        status=stars.status,
+        stable=t <= t_extra,
+        max_mass_msun=max_mass,
+        radius_at_max_mass_km=jnp.where(reached, extra.radius_km, stars.radius_km[-1]),
+        tidal_deformability_at_max_mass=jnp.where(
+            reached, extra.tidal_deformability, stars.tidal_deformability[-1]
+        ),
+        central_pressure_at_max_mass_mev_fm3=jnp.exp(jnp.where(reached, t_extra, t[-1])),
+        max_mass_reached=reached & (extra.status == SolveStatus.SUCCESS),
+        branch_log_pressure=insert(t, t_extra),
+        branch_mass_msun=insert(stars.mass_msun, extra.mass_msun),
+        branch_radius_km=insert(stars.radius_km, extra.radius_km),
+        branch_log_lambda=insert(log_lam, extra_log_lam),
+        branch_last=last,
+    )
+
+
+def check_curve(curve: MassRadiusCurve) -> MassRadiusCurve:
+    """Raise :class:`TOVSolveError` if any star on the stable branch failed (outside jit)."""
+    bad = jnp.nonzero(curve.stable & (curve.status != SolveStatus.SUCCESS))[0]
+    if bad.size:
+        i = int(bad[0])
+        raise TOVSolveError(
+            f"{bad.size} star(s) on the stable branch failed to solve; the first at "
+            f"p_c = {float(curve.central_pressure_mev_fm3[i]):.6g} MeV fm^-3 "
+            f"({SolveStatus(int(curve.status[i])).name}). Increase the solver's "
+            "steps_per_interval or narrow central_pressure_range_mev_fm3."
+        )
+    return curve
