@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
+import jax
+
 from ._errors import EOSValidationError
 from ._tabulated import Tabulated, read_eos_csv
 
@@ -39,7 +41,8 @@ def sly4() -> Tabulated:
 def _sly4() -> Tabulated:
     with resources.as_file(_data_file("sly4_douchin_haensel.csv")) as path:
         p, e, n = read_eos_csv(path)
-    return Tabulated(p, e, n, name="SLy4", truncate_acausal=True)
+    with jax.ensure_compile_time_eval():  # cached: must hold concrete arrays, never tracers
+        return Tabulated(p, e, n, name="SLy4", truncate_acausal=True)
 
 
 def reference_eos(name: str, *, allow_acausal: bool = False) -> Tabulated:

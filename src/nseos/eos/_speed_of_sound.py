@@ -29,11 +29,12 @@ maximum-mass star of every EoS of the family that reaches 1 M_sun."""
 @functools.cache
 def sly4_crust(energy_density_mev_fm3: float = units.SATURATION_ENERGY_DENSITY_MEV_FM3):
     """The SLy4 table cut at the given energy density, with the cut point as its last row."""
-    return cut_table(
-        sly4(),
-        energy_density_mev_fm3,
-        name=f"SLy4 crust (eps < {energy_density_mev_fm3:.2f} MeV fm^-3)",
-    )
+    with jax.ensure_compile_time_eval():  # built once, possibly while tracing
+        return cut_table(
+            sly4(),
+            energy_density_mev_fm3,
+            name=f"SLy4 crust (eps < {energy_density_mev_fm3:.2f} MeV fm^-3)",
+        )
 
 
 class SpeedOfSoundSegments(AbstractEOS):

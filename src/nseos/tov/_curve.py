@@ -26,7 +26,8 @@ class MassRadiusCurve(eqx.Module):
 
     All arrays have shape (n_stars,) (plus any leading batch axes when vmapped). The maximum
     mass is located beyond the grid resolution: a parabola through the three grid points
-    around the discrete maximum gives the central pressure, and one more star is solved there.
+    around the discrete maximum gives its central pressure; cubic Hermite interpolation of M,
+    R and ln Lambda gives the values there.
     The stable branch is the sequence from the first star up to the maximum mass.
     ``radius_at`` and ``lambda_at`` interpolate on it with cubic Hermite splines in
     ln p_c (R and ln Lambda), after inverting M(ln p_c) by Newton iterations.
@@ -181,28 +182,36 @@ def mass_radius_curve(
     i_max = jnp.argmax(masses)
     reached = (i_max > 0) & (i_max < n_stars - 1)
 
-    # Refine: vertex of the parabola through the three points around the discrete maximum.
+    # Locate the maximum between grid points: vertex of the parabola through the three
+    # points around the discrete maximum, then cubic Hermite values there (no extra solve, so
+    # the sequence compiles as one vmapped integration).
     j = jnp.clip(i_max, 1, n_stars - 2)
     m_l, m_c, m_r = stars.mass_msun[j - 1], stars.mass_msun[j], stars.mass_msun[j + 1]
     dt = t[1] - t[0]
     curvature = m_l - 2.0 * m_c + m_r
     shift = 0.5 * dt * (m_l - m_r) / jnp.where(curvature < 0, curvature, -1.0)
-    t_vertex = t[j] + jnp.clip(shift, -dt, dt)
-    t_extra = jnp.where(reached, t_vertex, 0.5 * (t[-2] + t[-1]))
-    extra = solve_star(eos, eos.enthalpy(jnp.exp(t_extra)), method)
+    t_max = jnp.where(reached, t[j] + jnp.clip(shift, -dt, dt), t[-1])
+    log_lam = jnp.log(jnp.maximum(stars.tidal_deformability, 1e-300))
+    k = jnp.clip(jnp.searchsorted(t, t_max) - 1, 0, n_stars - 2)
+    s = (t_max - t[k]) / dt
 
-    # Stable branch with the extra star inserted in order.
-    q = jnp.searchsorted(t, t_extra)  # grid points below the extra star
+    def at_max(values):
+        d = _node_slopes(t, values, n_stars - 1, zero_at_last=False)
+        return _hermite(s, values[k], values[k + 1], dt * d[k], dt * d[k + 1])[0]
+
+    m_max, r_max, log_lam_max = (at_max(v) for v in (stars.mass_msun, stars.radius_km, log_lam))
+    m_max = jnp.maximum(m_max, stars.mass_msun[i_max])
+
+    # Stable branch with the maximum inserted in order (a duplicate of the last grid point
+    # when the maximum is not reached).
+    q = jnp.where(reached, jnp.searchsorted(t, t_max), n_stars)
     idx = jnp.arange(n_stars + 1)
     src = jnp.clip(jnp.where(idx < q, idx, idx - 1), 0, n_stars - 1)
 
     def insert(grid, value):
         return jnp.where(idx == q, value, grid[src])
 
-    log_lam = jnp.log(jnp.maximum(stars.tidal_deformability, 1e-300))
-    extra_log_lam = jnp.log(jnp.maximum(extra.tidal_deformability, 1e-300))
-    last = jnp.where(reached, q, n_stars)
-    max_mass = jnp.where(reached, extra.mass_msun, stars.mass_msun[-1])
+    last = jnp.where(reached, q, n_stars - 1)
     return MassRadiusCurve(
         central_pressure_mev_fm3=jnp.exp(t),
         central_enthalpy=h_c,
@@ -211,18 +220,16 @@ def mass_radius_curve(
         love_number_k2=stars.love_number_k2,
         tidal_deformability=stars.tidal_deformability,
         status=stars.status,
-        stable=t <= t_extra,
-        max_mass_msun=max_mass,
-        radius_at_max_mass_km=jnp.where(reached, extra.radius_km, stars.radius_km[-1]),
-        tidal_deformability_at_max_mass=jnp.where(
-            reached, extra.tidal_deformability, stars.tidal_deformability[-1]
-        ),
-        central_pressure_at_max_mass_mev_fm3=jnp.exp(jnp.where(reached, t_extra, t[-1])),
-        max_mass_reached=reached & (extra.status == SolveStatus.SUCCESS),
-        branch_log_pressure=insert(t, t_extra),
-        branch_mass_msun=insert(stars.mass_msun, extra.mass_msun),
-        branch_radius_km=insert(stars.radius_km, extra.radius_km),
-        branch_log_lambda=insert(log_lam, extra_log_lam),
+        stable=t <= t_max,
+        max_mass_msun=m_max,
+        radius_at_max_mass_km=r_max,
+        tidal_deformability_at_max_mass=jnp.exp(log_lam_max),
+        central_pressure_at_max_mass_mev_fm3=jnp.exp(t_max),
+        max_mass_reached=reached,
+        branch_log_pressure=insert(t, t_max),
+        branch_mass_msun=insert(stars.mass_msun, m_max),
+        branch_radius_km=insert(stars.radius_km, r_max),
+        branch_log_lambda=insert(log_lam, log_lam_max),
         branch_last=last,
     )
 

@@ -211,7 +211,7 @@ def solve_star(
         return new, None
 
     xs = (dh, p, e)
-    (x, mu, y_ext), _ = jax.lax.scan(step, (x0, mu0, z0), xs, unroll=2)
+    (x, mu, y_ext), _ = jax.lax.scan(step, (x0, mu0, z0), xs)
 
     radius = jnp.sqrt(x)
     mass = mu * x * radius
