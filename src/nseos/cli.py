@@ -155,7 +155,10 @@ def cmd_demo(args) -> int:
         )
     fig = mass_radius_figure(curves)
     written = save_figure(fig, out / "mass_radius")
-    header = "| EoS | M_max [M_sun] | R(M_max) [km] | R(1.4) [km] | Lambda(1.4) |\n|---|---|---|---|---|\n"
+    header = (
+        "| EoS | M_max [M_sun] | R(M_max) [km] | R(1.4) [km] | Lambda(1.4) |\n"
+        "|---|---|---|---|---|\n"
+    )
     table = header + "".join(
         f"| {r['eos']} | {r['max_mass_msun']:.3f} | {r['radius_at_max_mass_km']:.2f} | "
         f"{r['radius_1p4_km']:.2f} | {r['lambda_1p4']:.0f} |\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from importlib import resources
 
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
@@ -36,13 +37,15 @@ class PiecewisePolytrope(AbstractEOS):
     rest_mass_bounds_mev_fm3 : array, shape (n_pieces,)
         Lower bound of each piece in rest-mass energy density rho c^2 [MeV fm^-3]; the first
         must be 0 (the surface), the others ascending. The last piece extends to infinity.
-    log_k : array, shape (n_pieces,)
-        ln K_i for p [MeV fm^-3] = K_i (rho c^2 [MeV fm^-3])^Gamma_i. Only ``log_k[0]`` is
-        used: continuity of p fixes the others (their entries are ignored but keep the shape).
+    log_k_ref : float
+        ln K of piece ``ref_piece``, for p [MeV fm^-3] = K (rho c^2 [MeV fm^-3])^Gamma;
+        continuity of p fixes the other pieces' K.
     gamma : array, shape (n_pieces,)
         Adiabatic indices Gamma_i.
     max_central_pressure_mev_fm3 : float
         Upper end of the default M-R sequence.
+    ref_piece : int
+        The piece whose K is given (static).
 
     Notes
     -----
@@ -54,14 +57,23 @@ class PiecewisePolytrope(AbstractEOS):
     """
 
     rest_mass_bounds_mev_fm3: Float[Array, " n_pieces"]
-    log_k0: Float[Array, ""]
+    log_k_ref: Float[Array, ""]
     gamma: Float[Array, " n_pieces"]
     max_central_pressure_mev_fm3: Float[Array, ""]
+    ref_piece: int = eqx.field(static=True)
 
-    def __init__(self, rest_mass_bounds_mev_fm3, log_k0, gamma, max_central_pressure_mev_fm3):
+    def __init__(
+        self,
+        rest_mass_bounds_mev_fm3,
+        log_k_ref,
+        gamma,
+        max_central_pressure_mev_fm3,
+        ref_piece: int = 0,
+    ):
         require_x64()
         self.rest_mass_bounds_mev_fm3 = jnp.asarray(rest_mass_bounds_mev_fm3, float)
-        self.log_k0 = jnp.asarray(log_k0, float)
+        self.log_k_ref = jnp.asarray(log_k_ref, float)
+        self.ref_piece = int(ref_piece)
         self.gamma = jnp.asarray(gamma, float)
         self.max_central_pressure_mev_fm3 = jnp.asarray(max_central_pressure_mev_fm3, float)
         if self.gamma.shape != self.rest_mass_bounds_mev_fm3.shape:
@@ -75,7 +87,8 @@ class PiecewisePolytrope(AbstractEOS):
         # ln K_i from continuity of p at each dividing density.
         log_rho = jnp.log(jnp.where(rho > 0, rho, 1.0))
         steps = (g[:-1] - g[1:]) * log_rho[1:]
-        log_k = self.log_k0 + jnp.concatenate([jnp.zeros(1), jnp.cumsum(steps)])
+        cum = jnp.concatenate([jnp.zeros(1), jnp.cumsum(steps)])
+        log_k = self.log_k_ref + cum - cum[self.ref_piece]
         # Pressure and the specific internal-energy jump at each boundary.
         p_b = jnp.exp(log_k[1:] + g[1:] * log_rho[1:])  # p at rho_i, i >= 1
         # a_i - a_{i-1} = K_{i-1} rho_i^(G_{i-1}-1)/(G_{i-1}-1) - K_i rho_i^(G_i-1)/(G_i-1)
@@ -136,7 +149,10 @@ def polytrope(k: float, gamma: float, *, max_central_pressure_mev_fm3: float = 1
     log_c = np.log(units.MEV_FM3_TO_GEOMETRIC_KM2)
     log_k0 = np.log(k) + (2 * gamma - 2) * log_l + (gamma - 1) * log_c
     return PiecewisePolytrope(
-        np.zeros(1), log_k0, np.full(1, float(gamma)), max_central_pressure_mev_fm3
+        np.zeros(1),
+        log_k0,
+        np.full(1, float(gamma)),
+        max_central_pressure_mev_fm3,
     )
 
 
@@ -181,7 +197,11 @@ def read2009(log10_p1_dyn_cm2, gamma1, gamma2, gamma3, *, max_central_pressure_m
         ]
     )
     gamma = jnp.concatenate([jnp.asarray(gamma_c), jnp.stack([g1, g2, g3])])
-    return PiecewisePolytrope(bounds, log_k_c[0], gamma, max_central_pressure_mev_fm3)
+    # Anchor K at the Gamma1 piece, so that p(rho1) = p1 exactly (the crust constants are
+    # continuous only to ~1e-7 in the source, so chaining up from the surface would not be).
+    return PiecewisePolytrope(
+        bounds, log_k1, gamma, max_central_pressure_mev_fm3, ref_piece=rho_c.shape[0]
+    )
 
 
 def read2009_parameters() -> dict[str, tuple[float, float, float, float]]:

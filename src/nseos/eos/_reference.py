@@ -20,6 +20,9 @@ _LAL_FILES = {
     "ms1": "lal_MS1.csv",
     "ms1b": "lal_MS1B.csv",
 }
+# Tables that turn acausal only beyond the centre of their maximum-mass star are cut there
+# (nothing stable changes); the others need an explicit allow_acausal=True.
+_CUT_WHERE_ACAUSAL = frozenset({"sly4-lal"})
 REFERENCE_EOS_NAMES = ("SLy4", "SLy4-LAL", "APR4", "MPA1", "H4", "WFF1", "MS1", "MS1b")
 """Names accepted by :func:`reference_eos` (case-insensitive; ``AP4`` is an alias of APR4)."""
 
@@ -49,7 +52,8 @@ def reference_eos(name: str, *, allow_acausal: bool = False) -> Tabulated:
     """A bundled tabulated EoS by name: one of :data:`REFERENCE_EOS_NAMES`.
 
     ``SLy4`` is the Douchin-Haensel table (see :func:`sly4`); the others are LALSimulation
-    tables. APR4 and WFF1 turn acausal inside their heaviest stable stars and need
+    tables. SLy4-LAL turns acausal above eps = 1799 MeV fm^-3, beyond its maximum-mass star,
+    and is cut there. APR4 and WFF1 turn acausal inside their heaviest stable stars and need
     ``allow_acausal=True``.
     """
     key = name.lower()
@@ -62,4 +66,11 @@ def reference_eos(name: str, *, allow_acausal: bool = False) -> Tabulated:
     canonical = next((n for n in REFERENCE_EOS_NAMES if n.lower() == key), name.upper())
     with resources.as_file(_data_file(_LAL_FILES[key])) as path:
         p, e, _ = read_eos_csv(path)
-    return Tabulated(p, e, name=canonical, allow_acausal=allow_acausal)
+    with jax.ensure_compile_time_eval():
+        return Tabulated(
+            p,
+            e,
+            name=canonical,
+            allow_acausal=allow_acausal,
+            truncate_acausal=key in _CUT_WHERE_ACAUSAL,
+        )

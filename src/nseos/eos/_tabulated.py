@@ -133,9 +133,9 @@ class Tabulated(AbstractEOS):
     Raises
     ------
     EOSValidationError
-        If the table is too short, non-finite, non-positive, not strictly increasing, starts above :data:`MAX_SURFACE_PRESSURE_MEV_FM3`, or is acausal (unless
-        allowed). The message names the offending row (1 = first data row).
-    """
+        If the table is too short, non-finite, non-positive, not strictly increasing, starts
+        above :data:`MAX_SURFACE_PRESSURE_MEV_FM3`, or is acausal (unless allowed). The
+        message names the offending row (1 = first data row)."""
 
     node_enthalpy: Float[Array, " n_rows"]
     node_pressure_mev_fm3: Float[Array, " n_rows"]

@@ -55,8 +55,12 @@ class MassRadiusCurve(eqx.Module):
 
     @property
     def failed(self) -> Bool[Array, ""]:
-        """True if any star of the stable branch failed to solve."""
-        return jnp.any(self.stable & (self.status != SolveStatus.SUCCESS))
+        """True if any star of the sequence failed to solve.
+
+        The whole grid counts, not only the stable branch: a failure can hide the true
+        maximum (the sequence would then end early at a spurious one).
+        """
+        return jnp.any(self.status != SolveStatus.SUCCESS)
 
     @property
     def min_mass_msun(self) -> Float[Array, ""]:
@@ -235,12 +239,12 @@ def mass_radius_curve(
 
 
 def check_curve(curve: MassRadiusCurve) -> MassRadiusCurve:
-    """Raise :class:`TOVSolveError` if any star on the stable branch failed (outside jit)."""
-    bad = jnp.nonzero(curve.stable & (curve.status != SolveStatus.SUCCESS))[0]
+    """Raise :class:`TOVSolveError` if any star of the sequence failed (outside jit)."""
+    bad = jnp.nonzero(curve.status != SolveStatus.SUCCESS)[0]
     if bad.size:
         i = int(bad[0])
         raise TOVSolveError(
-            f"{bad.size} star(s) on the stable branch failed to solve; the first at "
+            f"{bad.size} of {curve.status.shape[0]} stars failed to solve; the first at "
             f"p_c = {float(curve.central_pressure_mev_fm3[i]):.6g} MeV fm^-3 "
             f"({SolveStatus(int(curve.status[i])).name}). Increase the solver's "
             "steps_per_interval or narrow central_pressure_range_mev_fm3."

@@ -1,0 +1,306 @@
+"""TOV solver: analytic stars, reference EoS values, convergence, gradients, sequences."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import curve_jit, star_vmap_jit
+from nseos import units
+from nseos.eos import (
+    AbstractEOS,
+    EOSState,
+    SpeedOfSoundSegments,
+    UniformDensity,
+    polytrope,
+    read2009,
+    read2009_named,
+    read2009_parameters,
+)
+from nseos.tov import (
+    RK4,
+    SolveStatus,
+    TOVSolveError,
+    check_curve,
+    mass_radius_curve,
+    solve_at_mass,
+    solve_star,
+)
+
+# --- the uniform-density star -----------------------------------------------------------------
+E0_MEV_FM3 = 1000.0
+COMPACTNESS = np.array([0.02, 0.05, 0.1, 0.2, 0.3, 0.42])
+
+
+def _uniform_central_pressure(c):
+    """Schwarzschild interior: p_c / eps = (1 - sqrt(1 - 2C)) / (3 sqrt(1 - 2C) - 1)."""
+    s = np.sqrt(1 - 2 * c)
+    return E0_MEV_FM3 * (1 - s) / (3 * s - 1)
+
+
+def _uniform_y_surface(c, n_steps=20000):
+    """Independent reference: the tidal y(r) equation in radius, on the exact interior
+    solution, by vectorised RK4 in r with n_steps; returns the exterior y(R)."""
+    eps = E0_MEV_FM3 * units.MEV_FM3_TO_GEOMETRIC_KM2
+    radius = np.sqrt(3 * c / (8 * np.pi * eps) * 2)  # R^2 = 3C / (4 pi eps)
+    mass = c * radius
+
+    def rhs(r, y):
+        a = np.sqrt(1 - 2 * mass * r**2 / radius**3)
+        b = np.sqrt(1 - 2 * mass / radius)
+        p = eps * (a - b) / (3 * b - a)
+        m = 4 * np.pi / 3 * eps * r**3
+        el = 1 / (1 - 2 * m / r)
+        f = el * (1 + 4 * np.pi * r**2 * (p - eps))
+        nu = 2 * (m + 4 * np.pi * r**3 * p) / (r * (r - 2 * m))
+        r2q = 4 * np.pi * r**2 * el * (5 * eps + 9 * p) - 6 * el - r**2 * nu**2
+        return -(y * y + y * f + r2q) / r
+
+    r0 = radius * 1e-4
+    p_c = _uniform_central_pressure(c) * units.MEV_FM3_TO_GEOMETRIC_KM2
+    y = 2 - 4 * np.pi / 7 * (11 * p_c + eps / 3) * r0**2
+    h = (radius - r0) / n_steps
+    r = r0
+    for _ in range(n_steps):
+        k1 = rhs(r, y)
+        k2 = rhs(r + h / 2, y + h / 2 * k1)
+        k3 = rhs(r + h / 2, y + h / 2 * k2)
+        k4 = rhs(r + h, y + h * k3)
+        y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        r = r + h
+    return y - 3.0  # surface density jump: y -> y - 4 pi R^3 eps / M = y - 3
+
+
+def _love_number_reference(c, y):
+    num = 1.6 * c**5 * (1 - 2 * c) ** 2 * (2 + 2 * c * (y - 1) - y)
+    den = (
+        2 * c * (6 - 3 * y + 3 * c * (5 * y - 8))
+        + 4 * c**3 * (13 - 11 * y + c * (3 * y - 2) + 2 * c**2 * (1 + y))
+        + 3 * (1 - 2 * c) ** 2 * (2 - y + 2 * c * (y - 1)) * np.log(1 - 2 * c)
+    )
+    return num / den
+
+
+@pytest.fixture(scope="module")
+def uniform_stars():
+    eos = UniformDensity(E0_MEV_FM3)
+    h_c = eos.enthalpy(jnp.asarray(_uniform_central_pressure(COMPACTNESS)))
+    return star_vmap_jit(eos, h_c, RK4(128, 128, 1e-4))
+
+
+def test_uniform_density_mass_radius_exact(uniform_stars):
+    eps = E0_MEV_FM3 * units.MEV_FM3_TO_GEOMETRIC_KM2
+    radius = np.sqrt(3 * COMPACTNESS / (4 * np.pi * eps))
+    mass = units.km_to_msun(COMPACTNESS * radius)
+    np.testing.assert_allclose(uniform_stars.radius_km, radius, rtol=1e-6)
+    np.testing.assert_allclose(uniform_stars.mass_msun, mass, rtol=1e-6)
+    np.testing.assert_allclose(uniform_stars.compactness, COMPACTNESS, rtol=1e-6)
+
+
+def test_uniform_density_love_number_against_independent_integration(uniform_stars):
+    y_ref = _uniform_y_surface(COMPACTNESS)
+    y_check = _uniform_y_surface(COMPACTNESS, n_steps=10000)
+    assert np.max(np.abs(y_ref - y_check)) < 1e-9  # the reference itself is converged
+    k2_ref = _love_number_reference(COMPACTNESS, y_ref)
+    np.testing.assert_allclose(uniform_stars.love_number_k2, k2_ref, rtol=2e-6)
+    lam_ref = 2 / 3 * k2_ref / COMPACTNESS**5
+    np.testing.assert_allclose(uniform_stars.tidal_deformability, lam_ref, rtol=2e-6)
+    # Newtonian limit: k2 -> 3/4 for an incompressible star (y_int = 2, y_ext = -1).
+    eos = UniformDensity(E0_MEV_FM3)
+    weak = solve_star(eos, eos.enthalpy(_uniform_central_pressure(1e-3)), RK4(32, 32))
+    assert float(weak.love_number_k2) == pytest.approx(0.75, abs=0.005)
+
+
+# --- polytrope and reference EoS ----------------------------------------------------------------
+def test_polytrope_k100_gamma2_maximum_mass():
+    curve = curve_jit(polytrope(100.0, 2.0), 100, RK4())
+    assert bool(curve.max_mass_reached)
+    assert float(curve.max_mass_msun) == pytest.approx(1.637, abs=1e-3)
+
+
+def test_sly4_table_reference_values(sly4_table):
+    curve = check_curve(curve_jit(sly4_table, 100, RK4()))
+    assert bool(curve.max_mass_reached)
+    assert float(curve.max_mass_msun) == pytest.approx(2.050, abs=0.005)
+    assert float(curve.radius_at(1.4)) == pytest.approx(11.71, abs=0.03)
+    assert float(curve.lambda_at(1.4)) == pytest.approx(298, abs=4)
+
+
+def test_sly_piecewise_polytrope_reference_values():
+    curve = check_curve(curve_jit(read2009_named("SLy"), 100, RK4()))
+    assert float(curve.max_mass_msun) == pytest.approx(2.048, abs=0.005)
+    assert float(curve.radius_at(1.4)) == pytest.approx(11.70, abs=0.03)
+    assert float(curve.lambda_at(1.4)) == pytest.approx(295.6, abs=4)
+
+
+# --- convergence --------------------------------------------------------------------------------
+def test_empirical_convergence_order():
+    """Errors against a 512-step reference fall as steps^-4 (RK4), for M, R and Lambda."""
+    eos = read2009_named("SLy")
+    h_c = jnp.asarray([eos.enthalpy(80.0), eos.enthalpy(400.0)])
+    ref = star_vmap_jit(eos, h_c, RK4(512))
+    steps = (4, 8, 16, 32)
+    errors = {"mass_msun": [], "radius_km": [], "tidal_deformability": []}
+    for n in steps:
+        s = star_vmap_jit(eos, h_c, RK4(n))
+        for key in errors:
+            errors[key].append(np.max(np.abs(getattr(s, key) / getattr(ref, key) - 1)))
+    for key, err in errors.items():
+        order = np.polyfit(np.log(steps), np.log(err), 1)[0]
+        assert order < -3.3, f"{key}: empirical order {-order:.2f}, errors {err}"
+
+
+# --- gradients ----------------------------------------------------------------------------------
+CS2 = jnp.array([0.3, 0.5, 0.5, 0.4, 0.3])
+
+
+def _observables(cs2):
+    eos = SpeedOfSoundSegments(cs2)
+    star, _ = solve_at_mass(eos, 1.4)
+    curve = mass_radius_curve(eos)
+    return jnp.stack([star.radius_km, star.tidal_deformability, curve.max_mass_msun])
+
+
+def test_gradients_match_central_finite_differences():
+    jac = np.asarray(jax.jit(jax.jacfwd(_observables))(CS2))
+    f = jax.jit(_observables)
+    fd = np.zeros_like(jac)
+    for k in range(5):
+        d = 1e-5 * float(CS2[k])
+        e = jnp.zeros(5).at[k].set(d)
+        fd[:, k] = (np.asarray(f(CS2 + e)) - np.asarray(f(CS2 - e))) / (2 * d)
+    scale = np.max(np.abs(jac), axis=1, keepdims=True)
+    np.testing.assert_array_less(np.abs(jac - fd) / scale, 1e-5)
+    # The 1.4 M_sun star of this EoS sits in the first two segments: R(1.4) must not depend on
+    # the c_s^2 of segments it never reaches, and M_max depends on all of the inner ones.
+    assert np.all(jac[0, 2:] == 0.0) and np.all(np.abs(jac[2, :4]) > 1e-2)
+
+
+def test_reverse_mode_matches_forward_mode():
+    def r14(cs2):
+        return solve_at_mass(SpeedOfSoundSegments(cs2), 1.4)[0].radius_km
+
+    g_rev = jax.jit(jax.grad(r14))(CS2)
+    g_fwd = jax.jit(jax.jacfwd(r14))(CS2)
+    np.testing.assert_allclose(g_rev, g_fwd, rtol=1e-9, atol=1e-14)
+
+
+# --- default settings against tight ones on all Read et al. (2009) EoS --------------------------
+@pytest.mark.slow
+def test_default_settings_accuracy_on_all_read2009_eos():
+    params = jnp.asarray(list(read2009_parameters().values()))
+
+    def curves(method):
+        def one(q):
+            eos = read2009(*q)
+            c = mass_radius_curve(eos, 100, method)
+            return c.mass_msun, c.radius_km, c.tidal_deformability, c.stable
+
+        return jax.jit(jax.vmap(one))(params)
+
+    m, r, lam, stable = curves(RK4())
+    m_ref, r_ref, lam_ref, _ = curves(RK4(96))
+    use = np.asarray(stable) & (np.asarray(m_ref) > 0.5)
+    assert use.sum() > 34 * 30
+    assert np.max(np.abs(m / m_ref - 1)[use]) <= 1e-4
+    assert np.max(np.abs(r - r_ref)[use]) <= 5e-3
+    assert np.max(np.abs(lam / lam_ref - 1)[use]) <= 3e-3
+
+
+def test_interpolated_radius_matches_direct_solve():
+    eos = read2009_named("SLy")
+    curve = curve_jit(eos, 100, RK4())
+    masses = jnp.linspace(1.0, 2.0, 11)
+    star, valid = jax.jit(solve_at_mass)(eos, masses)
+    assert bool(jnp.all(valid))
+    np.testing.assert_allclose(star.mass_msun, masses, rtol=1e-9)
+    np.testing.assert_allclose(curve.radius_at(masses), star.radius_km, atol=2e-3)
+    np.testing.assert_allclose(curve.lambda_at(masses), star.tidal_deformability, rtol=2e-3)
+
+
+# --- sequences: structure, jit/vmap, failures ---------------------------------------------------
+def test_stable_branch_and_maximum(sly4_table):
+    curve = curve_jit(read2009_named("SLy"), 100, RK4())
+    m = np.asarray(curve.mass_msun)
+    stable = np.asarray(curve.stable)
+    assert stable[0] and not stable[-1]
+    assert np.all(np.diff(m[stable]) > 0)  # M rises along the stable branch
+    assert np.all(np.diff(m[~stable]) < 0)  # and falls beyond the maximum
+    assert float(curve.max_mass_msun) >= m.max()
+    assert float(curve.max_mass_msun) - m.max() < 1e-3
+    assert np.isnan(float(curve.radius_at(2.2))) and not bool(curve.contains(2.2))
+
+
+def test_table_ending_before_the_maximum_is_reported():
+    from nseos.eos import Tabulated
+
+    sly = read2009_named("SLy")
+    h = jnp.concatenate([jnp.geomspace(1e-7, 0.01, 40), jnp.linspace(0.011, 0.45, 60)])
+    s = sly.state(h)
+    table = Tabulated(np.asarray(s.pressure_mev_fm3), np.asarray(s.energy_density_mev_fm3))
+    curve = curve_jit(table, 100, RK4())
+    assert not bool(curve.max_mass_reached)
+    assert float(curve.max_mass_msun) < 1.95  # the table ends below SLy's 2.05 M_sun centre
+
+
+def test_new_eos_of_same_family_does_not_recompile():
+    traces = []
+
+    @eqx.filter_jit
+    def r14(eos):
+        traces.append(1)
+        return mass_radius_curve(eos, 32).radius_at(1.4)
+
+    a = r14(SpeedOfSoundSegments(jnp.array([0.3, 0.5, 0.5, 0.4, 0.3])))
+    b = r14(SpeedOfSoundSegments(jnp.array([0.6, 0.6, 0.5, 0.4, 0.3])))
+    assert len(traces) == 1
+    assert float(b) > float(a)  # stiffer at low density: larger radius
+
+
+def test_vmap_over_eos_matches_loop():
+    batch = jnp.array(
+        [[0.3, 0.5, 0.5, 0.4, 0.3], [0.6, 0.6, 0.5, 0.4, 0.3], [0.2, 0.3, 0.9, 0.9, 0.2]]
+    )
+    vm = jax.jit(jax.vmap(lambda c: mass_radius_curve(SpeedOfSoundSegments(c), 32).max_mass_msun))
+    looped = [float(curve_jit(SpeedOfSoundSegments(c), 32, RK4()).max_mass_msun) for c in batch]
+    np.testing.assert_allclose(vm(batch), looped, rtol=1e-12)
+
+
+class _BrokenAbove(AbstractEOS):
+    """SLy with NaN thermodynamics above h = 0.2: a stand-in for a failing user EoS."""
+
+    inner: AbstractEOS
+
+    def state(self, h):
+        s = self.inner.state(h)
+        bad = jnp.asarray(h) > 0.2
+        return EOSState(*(jnp.where(bad, jnp.nan, v) for v in s))
+
+    def enthalpy(self, pressure_mev_fm3):
+        return self.inner.enthalpy(pressure_mev_fm3)
+
+    @property
+    def enthalpy_breaks(self):
+        return self.inner.enthalpy_breaks
+
+    def default_central_pressure_range_mev_fm3(self):
+        return self.inner.default_central_pressure_range_mev_fm3()
+
+
+def test_failures_are_reported_not_silent():
+    curve = curve_jit(_BrokenAbove(read2009_named("SLy")), 32, RK4())
+    status = np.asarray(curve.status)
+    assert np.any(status == SolveStatus.NONFINITE) and np.any(status == SolveStatus.SUCCESS)
+    assert bool(curve.failed)
+    with pytest.raises(TOVSolveError, match="failed to solve"):
+        check_curve(curve)
+
+
+def test_single_star_solve_is_vmappable_over_central_enthalpy():
+    eos = read2009_named("SLy")
+    h = jnp.array([0.1, 0.2, 0.3])
+    batch = star_vmap_jit(eos, h, RK4())
+    for i in range(3):
+        single = solve_star(eos, h[i])
+        assert float(single.radius_km) == pytest.approx(float(batch.radius_km[i]), rel=1e-12)
