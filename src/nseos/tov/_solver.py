@@ -69,35 +69,47 @@ class SolveStatus(enum.IntEnum):
     """Mass, radius or Love number out of range (M <= 0, 2M/R >= 1, k2 <= 0)."""
 
 
+_GEOMETRIC_STEPS = 10
+"""Doubling steps from the start of the integration (up to 1023 times the start offset)."""
+
+
 class RK4(eqx.Module):
     """Classical fourth-order Runge-Kutta with a fixed number of steps per enthalpy interval.
 
-    The enthalpy range [0, h_c] is split at the EoS's breaks. The interval that holds the
-    centre and the one below it get ``center_steps`` equal steps each (together they carry the
-    star's core, and either can be long), every other interval ``steps_per_interval``. The
-    error scales as steps^-4. The defaults are the cheapest tried that meet the project's
-    accuracy targets on all 34 Read et al. (2009) EoS, for every stable star above 0.5 M_sun,
-    against a 64-step solve: |dR| <= 5 m, |dM|/M <= 1e-4 and |dLambda|/Lambda <= 0.3 %
-    (measured: 0.4 m, 7.7e-5 and 0.03 %; see docs/performance.md).
+    The central region (from the centre down to the first EoS break below h_c (1 -
+    center_fraction)) gets ``center_steps`` equal steps plus doubling steps from the centre
+    and a boundary at every break inside it; every interval between EoS breaks below it gets
+    ``steps_per_interval`` equal steps (see :func:`solve_star`). The error scales as
+    steps^-4. The defaults are the cheapest tried that meet the project's accuracy targets on
+    all 34 Read et al. (2009) EoS, for every stable star above 0.5 M_sun, against a 64-step
+    solve: |dR| <= 5 m, |dM|/M <= 1e-4 and |dLambda|/Lambda <= 0.3 % (measured: 0.03 m,
+    5.6e-5 and 0.013 %; see docs/performance.md).
 
     Parameters
     ----------
     steps_per_interval : int
         Runge-Kutta steps in each interval between enthalpy breaks.
     center_steps : int
-        Steps in the centre's interval and in the one below it.
+        Steps in the central region.
+    center_fraction : float
+        Depth of the central region as a fraction of the central enthalpy.
     center_offset : float
         The integration starts at h_c (1 - center_offset) from the second-order central
-        series of Lindblom (1992); its truncation error is O(center_offset^3).
+        series of Lindblom (1992), truncation error O(center_offset^3); never further down
+        than halfway to the next break below the centre, since the series assumes a smooth
+        EoS.
     """
 
-    steps_per_interval: int = eqx.field(static=True, default=8)
-    center_steps: int = eqx.field(static=True, default=16)
-    center_offset: float = eqx.field(static=True, default=1e-2)
+    steps_per_interval: int = eqx.field(static=True, default=10)
+    center_steps: int = eqx.field(static=True, default=24)
+    center_fraction: float = eqx.field(static=True, default=0.5)
+    center_offset: float = eqx.field(static=True, default=3e-3)
 
     def __check_init__(self):
         if self.steps_per_interval < 1 or self.center_steps < 1:
             raise ValueError("steps_per_interval and center_steps must be at least 1.")
+        if not 0.0 < self.center_fraction < 1.0:
+            raise ValueError("center_fraction must lie in (0, 1).")
         if not 0.0 < self.center_offset < 0.1:
             raise ValueError("center_offset must lie in (0, 0.1).")
 
@@ -168,53 +180,64 @@ def solve_star(
     (:class:`SolveStatus`), never raised. :func:`nseos.tov.mass_radius_curve` solves whole
     sequences and :func:`nseos.tov.check_curve` turns failures into exceptions.
 
-    The enthalpy range is split at the EoS's breaks B_1 < ... < B_K. Every interval below the
-    one that holds the centre is traversed in full, on stage points that depend on the EoS
-    alone; only the centre's interval depends on the star. Under ``vmap`` over central
-    enthalpies the EoS is therefore evaluated once on the shared grid plus 2n + 1 points per
-    star, so a whole sequence costs little more than its Runge-Kutta arithmetic.
+    The step schedule has two parts. The *central region* runs from the start h_s =
+    h_c (1 - center_offset) down to the first EoS break below h_s (1 - center_fraction), in
+    ``center_steps`` equal steps, plus steps that double from the start and a boundary at
+    every break inside it, so the scheme keeps its order across kinks however many there
+    are. Below it, every interval between consecutive breaks gets ``steps_per_interval``
+    equal steps on a grid that depends on the EoS alone, so under ``vmap`` over central
+    enthalpies it is evaluated once and shared by all stars. Those intervals start at least
+    center_fraction * h_s away from the centre, where the mu and y perturbations decay like
+    (h_c - h)^(-3/2): a long step close to the centre would make RK4 unstable, which is why
+    the central region is star-dependent.
     """
     to_geo = units.MEV_FM3_TO_GEOMETRIC_KM2
     n = method.steps_per_interval
+    m = method.center_steps
     h_c = jnp.asarray(central_enthalpy, float)
-    h_start = h_c * (1.0 - method.center_offset)
     breaks = eos.enthalpy_breaks
+    # The central series assumes a smooth EoS: it must not reach across a break below h_c.
+    below_centre = jnp.max(jnp.where(breaks < h_c, breaks, 0.0), initial=0.0)
+    h_start = jnp.maximum(h_c * (1.0 - method.center_offset), 0.5 * (h_c + below_centre))
     lower = jnp.concatenate([jnp.zeros(1), breaks])  # interval j is [lower_j, upper_j]
     upper = jnp.concatenate([breaks, lower[-1:]])  # the unbounded top one capped (unused)
     j = jnp.arange(lower.shape[0])
-    j_c = jnp.searchsorted(breaks, h_start, side="right")  # the centre's interval
-    j_b = jnp.maximum(j_c - 1, 0)  # the one below it (if any)
-    # Star-dependent rows: the centre's interval and the one below it. Either can be long
-    # (the centre's may span a whole EoS piece; when the centre lies just above a break the
-    # one below carries the star's core), so both get center_steps. The others are shared.
-    centre_pts = _interval_points(lower[j_c], h_start, method.center_steps)
-    below_pts = _interval_points(lower[j_b], upper[j_b], method.center_steps)
-    shared_pts = _interval_points(lower, upper, n)
-    shared, below, centre = (eos.state(x) for x in (shared_pts, below_pts, centre_pts))
-    has_below = j_c > 0
-    active = (j < j_c - 1)[:, None]  # shared rows below the two star-dependent ones
+    j_t = jnp.searchsorted(breaks, h_start * (1.0 - method.center_fraction), side="right")
+    h_bottom = lower[j_t]  # bottom of the central region: a break, or the surface
 
-    def stages(centre_v, below_v, shared_v):
-        # Skipped rows (dh = 0) are still stepped through; the EoS may be undefined there (NaN
-        # beyond a table), and 0 * NaN would poison the state, hence the placeholders.
-        below_v = jnp.where(has_below, below_v, 1.0)
+    # Central region: m equal steps, with every break inside the region added as a step
+    # boundary (breaks outside it are clipped to its ends and give zero-length steps).
+    uniform = h_start + (h_bottom - h_start) * jnp.arange(m + 1) / m
+    # Near the centre the mu and y perturbations decay like (h_c - h)^(-3/2): RK4 is stable
+    # only for steps below ~2 (h_c - h). Steps that double from the start keep every step
+    # within that bound, however close to the centre a break forces a new interval to begin.
+    delta = h_c - h_start
+    geometric = h_start - delta * (2.0 ** jnp.arange(1, _GEOMETRIC_STEPS + 1) - 1.0)
+    extra = jnp.clip(jnp.concatenate([geometric, breaks]), h_bottom, h_start)
+    bounds = jnp.sort(jnp.concatenate([uniform, extra]))[::-1]
+    top, end = bounds[:-1], bounds[1:]
+    # A step's top may be a break; start it one ulp lower so it sees the piece below.
+    top = jnp.where(top > end, top - jax.lax.stop_gradient(top - jnp.nextafter(top, end)), top)
+    central_pts = jnp.stack([top, 0.5 * (top + end), end], axis=-1)
+
+    # Shared intervals below the central region.
+    shared_pts = _interval_points(lower, upper, n)
+    active = (j < j_t)[:, None]
+    central, shared = eos.state(central_pts), eos.state(shared_pts)
+
+    def stages(central_v, shared_v):
+        # Skipped intervals (dh = 0) are still stepped through; the EoS may be undefined there
+        # (NaN beyond a table), and 0 * NaN would poison the state, hence the placeholders.
         rows = jnp.where(active, shared_v, 1.0)[::-1]  # top interval first
         return tuple(
-            jnp.concatenate([centre_v[sl], below_v[sl], rows[:, sl].reshape(-1)]) * to_geo
-            for sl in (slice(0, -1, 2), slice(1, None, 2), slice(2, None, 2))
+            jnp.concatenate([central_v[:, k], rows[:, sl].reshape(-1)]) * to_geo
+            for k, sl in enumerate((slice(0, -1, 2), slice(1, None, 2), slice(2, None, 2)))
         )
 
-    p = stages(centre.pressure_mev_fm3, below.pressure_mev_fm3, shared.pressure_mev_fm3)
-    e = stages(
-        centre.energy_density_mev_fm3, below.energy_density_mev_fm3, shared.energy_density_mev_fm3
-    )
-
-    def steps(points):
-        return points[..., 2::2] - points[..., 0:-1:2]
-
-    rows_dh = jnp.where(active, steps(shared_pts), 0.0)[::-1].reshape(-1)
-    below_dh = jnp.where(has_below, steps(below_pts), 0.0)
-    dh = jnp.concatenate([steps(centre_pts), below_dh, rows_dh])
+    p = stages(central.pressure_mev_fm3, shared.pressure_mev_fm3)
+    e = stages(central.energy_density_mev_fm3, shared.energy_density_mev_fm3)
+    shared_dh = jnp.where(active, shared_pts[:, 2::2] - shared_pts[:, 0:-1:2], 0.0)
+    dh = jnp.concatenate([end - top, shared_dh[::-1].reshape(-1)])
     p_c, e_c, de_c = (v * to_geo for v in eos.state(h_c))
 
     # Second-order central series (Lindblom 1992, eqs. 6-7; y from the tidal equation).

@@ -1,0 +1,107 @@
+"""The `nseos` command line: outputs, and one-line errors with exit code 1 on bad input."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "nseos.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def test_tov_named_eos_json_csv_and_plot(tmp_path):
+    out, plot = tmp_path / "curve.csv", tmp_path / "mr.png"
+    res = run("tov", "--eos", "SLy4", "--json", "--out", str(out), "--plot", str(plot))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert set(summary) >= {"max_mass_msun", "radius_at_max_mass_km", "radius_1p4_km", "lambda_1p4"}
+    assert summary["max_mass_msun"] == pytest.approx(2.050, abs=0.005)
+    assert summary["radius_1p4_km"] == pytest.approx(11.71, abs=0.03)
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["central_pressure_mev_fm3", "mass_msun", "radius_km", "lambda"]
+    masses = np.array([float(r["mass_msun"]) for r in rows])
+    assert np.all(np.diff(masses) > 0)  # the stable branch only
+    assert plot.stat().st_size > 10_000
+
+
+def _write(path, header, rows):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def _good_rows(n=30):
+    e = np.geomspace(1e-8, 2000.0, n)
+    p = 0.1 * e ** (4.0 / 3.0) / (1 + e ** (1.0 / 3.0))
+    return p, e
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing-file", "not found"),
+        ("missing-column", "missing column"),
+        ("non-numeric", "non-numeric"),
+        ("non-monotonic", "increase strictly"),
+        ("acausal", "acausal"),
+        ("never-1.4", "never reaches 1.4"),
+    ],
+)
+def test_tov_bad_input_gives_one_line_error(tmp_path, case, message):
+    path = tmp_path / "eos.csv"
+    header = ["pressure_mev_fm3", "energy_density_mev_fm3"]
+    p, e = _good_rows()
+    if case == "missing-file":
+        path = tmp_path / "absent.csv"
+    elif case == "missing-column":
+        _write(path, ["pressure_mev_fm3", "rho"], zip(p, e, strict=True))
+    elif case == "non-numeric":
+        rows = [list(r) for r in zip(p, e, strict=True)]
+        rows[5][1] = "abc"
+        _write(path, header, rows)
+    elif case == "non-monotonic":
+        p = p.copy()
+        p[10] = p[8]
+        _write(path, header, zip(p, e, strict=True))
+    elif case == "acausal":
+        p = p.copy()
+        p[-1] = p[-2] + 1.5 * (e[-1] - e[-2])
+        _write(path, header, zip(p, e, strict=True))
+    elif case == "never-1.4":
+        # SLy4 cut at eps = 400 MeV fm^-3: the table ends before 1.4 M_sun is reached.
+        from nseos.eos import sly4
+
+        t = sly4()
+        keep = np.asarray(t.node_energy_density_mev_fm3) < 400.0
+        rows = zip(
+            np.asarray(t.node_pressure_mev_fm3)[keep],
+            np.asarray(t.node_energy_density_mev_fm3)[keep],
+            strict=True,
+        )
+        _write(path, header, rows)
+    res = run("tov", str(path))
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], res.stderr
+
+
+def test_usage_error_exit_code():
+    res = run("tov", "--n-stars", "abc")
+    assert res.returncode == 2

@@ -1,0 +1,24 @@
+"""Every example script runs end to end with small settings (in a subprocess)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+SMALL = {"tov_mass_radius.py": ["--n-stars", "24"]}
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_runs(script, tmp_path):
+    res = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path), *SMALL.get(script.name, [])],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert res.returncode == 0, res.stderr
+    assert any(tmp_path.glob("*.png"))
