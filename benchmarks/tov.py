@@ -74,6 +74,8 @@ CENTER_RATIO = 2.4  # center_steps / steps_per_interval, as in the default (24 /
 def method(steps: int) -> RK4:
     """RK4 scaled from the default: ``steps`` per interval, 2.4x in the central region."""
     return RK4(steps_per_interval=steps, center_steps=round(CENTER_RATIO * steps))
+
+
 TARGET_MASS = 1.4
 MEV_FM3_TO_GEOMETRIC_M2 = units.MEV_FM3_TO_GEOMETRIC_KM2 * 1e-6
 TABLE_CRUST, TABLE_CORE = 60, 140
