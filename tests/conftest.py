@@ -15,6 +15,17 @@ star_vmap_jit = eqx.filter_jit(jax.vmap(solve_star, in_axes=(None, 0, None)))
 """Stars of one EoS at a batch of central enthalpies."""
 
 
+def write_csv(path, header, rows):
+    """Write a CSV file with one header line (test helper)."""
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
 @pytest.fixture(scope="session")
 def sly4_table():
     from nseos.eos import sly4

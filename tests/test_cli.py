@@ -9,6 +9,8 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import write_csv
+
 jax.config.update("jax_enable_x64", True)
 
 
@@ -38,14 +40,6 @@ def test_tov_named_eos_json_csv_and_plot(tmp_path):
     assert plot.stat().st_size > 10_000
 
 
-def _write(path, header, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
 def _good_rows(n=30):
     e = np.geomspace(1e-8, 2000.0, n)
     p = 0.1 * e ** (4.0 / 3.0) / (1 + e ** (1.0 / 3.0))
@@ -70,19 +64,19 @@ def test_tov_bad_input_gives_one_line_error(tmp_path, case, message):
     if case == "missing-file":
         path = tmp_path / "absent.csv"
     elif case == "missing-column":
-        _write(path, ["pressure_mev_fm3", "rho"], zip(p, e, strict=True))
+        write_csv(path, ["pressure_mev_fm3", "rho"], zip(p, e, strict=True))
     elif case == "non-numeric":
         rows = [list(r) for r in zip(p, e, strict=True)]
         rows[5][1] = "abc"
-        _write(path, header, rows)
+        write_csv(path, header, rows)
     elif case == "non-monotonic":
         p = p.copy()
         p[10] = p[8]
-        _write(path, header, zip(p, e, strict=True))
+        write_csv(path, header, zip(p, e, strict=True))
     elif case == "acausal":
         p = p.copy()
         p[-1] = p[-2] + 1.5 * (e[-1] - e[-2])
-        _write(path, header, zip(p, e, strict=True))
+        write_csv(path, header, zip(p, e, strict=True))
     elif case == "never-1.4":
         # SLy4 cut at eps = 400 MeV fm^-3: the table ends before 1.4 M_sun is reached.
         from nseos.eos import sly4
@@ -94,7 +88,7 @@ def test_tov_bad_input_gives_one_line_error(tmp_path, case, message):
             np.asarray(t.node_energy_density_mev_fm3)[keep],
             strict=True,
         )
-        _write(path, header, rows)
+        write_csv(path, header, rows)
     res = run("tov", str(path))
     assert res.returncode == 1
     assert "Traceback" not in res.stderr

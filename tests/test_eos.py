@@ -1,6 +1,5 @@
 """EoS family: interpolation, thermodynamic consistency, reference values, validation."""
 
-import csv
 import warnings
 
 import jax
@@ -8,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import write_csv
 from nseos import units
 from nseos.eos import (
     AcausalEOSWarning,
@@ -167,18 +167,10 @@ def test_acausal_table_rejected_warned_or_truncated():
     assert float(cut.node_energy_density_mev_fm3[-1]) == pytest.approx(980.324, rel=1e-5)
 
 
-def _write_csv(path, header, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
 def test_csv_roundtrip_any_column_order(tmp_path):
     p, e = _table_rows()
     header = ["energy_density_mev_fm3", "pressure_mev_fm3"]
-    path = _write_csv(tmp_path / "t.csv", header, zip(e, p, strict=True))
+    path = write_csv(tmp_path / "t.csv", header, zip(e, p, strict=True))
     eos = Tabulated.from_csv(path)
     np.testing.assert_allclose(eos.node_pressure_mev_fm3, p)
     assert eos.name == "t"
@@ -194,7 +186,7 @@ def test_csv_roundtrip_any_column_order(tmp_path):
     ],
 )
 def test_csv_errors(tmp_path, header, rows, message):
-    path = _write_csv(tmp_path / "bad.csv", header, rows)
+    path = write_csv(tmp_path / "bad.csv", header, rows)
     with pytest.raises(EOSValidationError, match=message):
         Tabulated.from_csv(path)
 

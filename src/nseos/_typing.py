@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
-ScalarLike = float | ArrayLike
-"""A Python float or a 0-d array."""
-FloatScalar = Float[Array, ""]
-"""A 0-d float array."""
-
-__all__ = ["Array", "ArrayLike", "Bool", "Float", "FloatScalar", "Int", "ScalarLike"]
+__all__ = ["Array", "Bool", "Float", "Int"]
