@@ -336,3 +336,107 @@ def test_default_settings_on_random_and_pathological_speed_of_sound_eos():
     assert np.max(np.abs(m / m_ref - 1)[use]) <= 1e-4
     assert np.max(np.abs(r - r_ref)[use]) <= 5e-3
     assert np.max(np.abs(lam / lam_ref - 1)[use]) <= 3e-3
+
+
+class _TwoLayerIncompressible(AbstractEOS):
+    """A core of density eps_core inside an envelope of density eps_env < eps_core: a density
+    jump (first-order transition) at the enthalpy h_t. Each layer has p + eps ~ e^h."""
+
+    eps_core: float
+    eps_env: float
+    h_t: float
+
+    def _p_t(self):
+        return self.eps_env * np.expm1(self.h_t)
+
+    def state(self, h):
+        h = jnp.asarray(h)
+        env = self.eps_env * jnp.expm1(h)
+        core = (self._p_t() + self.eps_core) * jnp.exp(h - self.h_t) - self.eps_core
+        in_core = h >= self.h_t
+        return EOSState(
+            jnp.where(in_core, core, env),
+            jnp.where(in_core, self.eps_core, self.eps_env) + 0.0 * h,
+            jnp.zeros_like(h),
+        )
+
+    def enthalpy(self, pressure_mev_fm3):
+        p = jnp.asarray(pressure_mev_fm3)
+        env = jnp.log1p(p / self.eps_env)
+        core = self.h_t + jnp.log((p + self.eps_core) / (self._p_t() + self.eps_core))
+        return jnp.where(p >= self._p_t(), core, env)
+
+    @property
+    def enthalpy_breaks(self):
+        return jnp.array([self.h_t])
+
+    def default_central_pressure_range_mev_fm3(self):
+        return 0.1 * self._p_t(), 100.0 * self._p_t()
+
+
+def _two_layer_reference(eos, p_c_mev, dr_km=2e-3):
+    """Independent integration in radius of (m, p, y), with the density jump at p = p_t
+    applied as y -> y + 4 pi r^3 (eps_env - eps_core) / (m + 4 pi r^3 p), and the surface
+    jump y -> y - 4 pi R^3 eps_env / M. Steps are cut to land exactly on the interface and
+    on the surface."""
+    g = units.MEV_FM3_TO_GEOMETRIC_KM2
+    e_core, e_env, p_t = eos.eps_core * g, eos.eps_env * g, eos._p_t() * g
+
+    def rhs(r, s, eps):
+        m, p, y = s
+        el = 1 / (1 - 2 * m / r)
+        nu = 2 * (m + 4 * np.pi * r**3 * p) / (r * (r - 2 * m))
+        f = el * (1 + 4 * np.pi * r**2 * (p - eps))
+        r2q = 4 * np.pi * r**2 * el * (5 * eps + 9 * p) - 6 * el - r**2 * nu**2
+        return np.array([4 * np.pi * r**2 * eps, -(eps + p) * nu / 2, -(y * y + y * f + r2q) / r])
+
+    def rk4(r, s, dr, eps):
+        k1 = rhs(r, s, eps)
+        k2 = rhs(r + dr / 2, s + dr / 2 * k1, eps)
+        k3 = rhs(r + dr / 2, s + dr / 2 * k2, eps)
+        k4 = rhs(r + dr, s + dr * k3, eps)
+        return s + dr / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+    def advance_to(r, s, eps, p_stop):
+        """Step until p reaches p_stop; land on it by bisection of the last step."""
+        while True:
+            nxt = rk4(r, s, dr_km, eps)
+            if nxt[1] > p_stop:
+                r, s = r + dr_km, nxt
+                continue
+            lo, hi = 0.0, dr_km
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                if rk4(r, s, mid, eps)[1] > p_stop:
+                    lo = mid
+                else:
+                    hi = mid
+            return r + hi, rk4(r, s, hi, eps)
+
+    p_c = p_c_mev * g
+    r0 = 1e-4
+    s = np.array([4 * np.pi / 3 * e_core * r0**3, p_c, 2.0])
+    r, s = advance_to(r0, s, e_core, p_t)
+    s[2] += 4 * np.pi * r**3 * (e_env - e_core) / (s[0] + 4 * np.pi * r**3 * s[1])
+    r, s = advance_to(r, s, e_env, 0.0)
+    mass, radius = s[0], r
+    y = s[2] - 4 * np.pi * radius**3 * e_env / mass
+    c = mass / radius
+    k2 = _love_number_reference(c, y)
+    return units.km_to_msun(mass), radius, 2 / 3 * k2 / c**5
+
+
+def test_interior_density_jump_against_independent_integration():
+    """A first-order transition inside the star: z carries the jump condition exactly."""
+    eos = _TwoLayerIncompressible(eps_core=1500.0, eps_env=600.0, h_t=0.15)
+    p_c = 300.0
+    ref_m, ref_r, ref_lam = _two_layer_reference(eos, p_c)
+    star = solve_star(eos, eos.enthalpy(p_c), RK4(64, 64, center_offset=1e-4))
+    assert float(star.mass_msun) == pytest.approx(ref_m, rel=1e-6)
+    assert float(star.radius_km) == pytest.approx(ref_r, rel=1e-6)
+    assert float(star.tidal_deformability) == pytest.approx(ref_lam, rel=1e-6)
+    default = solve_star(eos, eos.enthalpy(p_c))  # the default settings: within 1e-5
+    assert float(default.tidal_deformability) == pytest.approx(ref_lam, rel=1e-5)
+    # Without the jump the answer would be far off: the interface matters at this level.
+    smooth = solve_star(UniformDensity(1500.0), UniformDensity(1500.0).enthalpy(p_c), RK4())
+    assert abs(float(smooth.tidal_deformability) / ref_lam - 1) > 0.05
