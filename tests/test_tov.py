@@ -219,6 +219,9 @@ def test_interpolated_radius_matches_direct_solve():
     np.testing.assert_allclose(star.mass_msun, masses, rtol=1e-9)
     np.testing.assert_allclose(curve.radius_at(masses), star.radius_km, atol=2e-3)
     np.testing.assert_allclose(curve.lambda_at(masses), star.tidal_deformability, rtol=2e-3)
+    r_both, lam_both = curve.radius_and_lambda_at(masses)
+    np.testing.assert_array_equal(r_both, curve.radius_at(masses))
+    np.testing.assert_array_equal(lam_both, curve.lambda_at(masses))
 
 
 # --- sequences: structure, jit/vmap, failures ---------------------------------------------------

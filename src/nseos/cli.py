@@ -54,22 +54,22 @@ def _load_eos(args):
 def _curve_summary(curve) -> dict:
     import numpy as np
 
-    r14 = float(curve.radius_at(1.4))
+    r14, lam14 = (float(v) for v in curve.radius_and_lambda_at(1.4))
     return {
         "max_mass_msun": float(curve.max_mass_msun),
         "radius_at_max_mass_km": float(curve.radius_at_max_mass_km),
         "radius_1p4_km": r14 if np.isfinite(r14) else None,
-        "lambda_1p4": float(curve.lambda_at(1.4)) if np.isfinite(r14) else None,
+        "lambda_1p4": lam14 if np.isfinite(r14) else None,
         "max_mass_reached": bool(curve.max_mass_reached),
     }
 
 
-def _solve_curve(eos, n_stars: int, steps: int):
+def _solve_curve(eos, n_stars: int, steps: int | None):
     import equinox as eqx
 
     from .tov import RK4, TOVSolveError, check_curve, mass_radius_curve
 
-    method = RK4() if steps is None else RK4(steps, center_steps=round(2.4 * steps))
+    method = RK4() if steps is None else RK4.scaled(steps)
     curve = eqx.filter_jit(mass_radius_curve)(eos, n_stars, method)
     try:
         return check_curve(curve)

@@ -280,11 +280,6 @@ class Tabulated(AbstractEOS):
         )
         return jnp.exp(p_lo), self.node_pressure_mev_fm3[-1]
 
-    @property
-    def max_pressure_mev_fm3(self):
-        """Pressure of the last row: the table says nothing above it."""
-        return self.node_pressure_mev_fm3[-1]
-
 
 def _validate_table(p: np.ndarray, e: np.ndarray, n: np.ndarray | None, name: str) -> None:
     columns = [("pressure", p), ("energy density", e)]

@@ -1,4 +1,4 @@
-"""Stars at given masses, and the maximum mass, with cheap exact derivatives.
+"""Stars at given masses, solved directly, with cheap exact derivatives.
 
 Interpolating on a :class:`MassRadiusCurve` is accurate, but differentiating through it
 carries the tangents of every star of the sequence. Here the sequence only locates the
@@ -85,8 +85,10 @@ def solve_at_mass(
             )
             return jax.lax.stop_gradient(h_c - step), corrected
 
-        init = (h, solve_star(jax.lax.stop_gradient(eos), h, method))
-        return jax.lax.fori_loop(0, _NEWTON_PASSES, body, init)[1]
+        # The carry's star is overwritten by the first pass: zeros of the right structure.
+        shape = jax.eval_shape(solve_star, eos, h, method)
+        placeholder = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), shape)
+        return jax.lax.fori_loop(0, _NEWTON_PASSES, body, (h, placeholder))[1]
 
     flat = jax.vmap(newton)(h0.reshape(-1), m.reshape(-1))
     return jax.tree_util.tree_map(lambda v: v.reshape(m.shape), flat), valid

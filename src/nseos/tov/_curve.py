@@ -89,20 +89,30 @@ class MassRadiusCurve(eqx.Module):
             s = jnp.clip(s - (f - m) / jnp.maximum(df, 1e-12 * (m1 - m0)), 0.0, 1.0)
         return k, s, dt
 
-    def _interpolate(self, values, mass_msun):
+    def _interpolate(self, mass_msun, *values):
+        """Hermite values of each array at the given masses, sharing one M inversion."""
         k, s, dt = self._locate(mass_msun)
-        d = _node_slopes(self.branch_log_pressure, values, self.branch_last, zero_at_last=False)
-        out, _ = _hermite(s, values[k], values[k + 1], dt * d[k], dt * d[k + 1])
-        return jnp.where(self.contains(mass_msun), out, jnp.nan)
+        inside = self.contains(mass_msun)
+        out = []
+        for v in values:
+            d = _node_slopes(self.branch_log_pressure, v, self.branch_last, zero_at_last=False)
+            f, _ = _hermite(s, v[k], v[k + 1], dt * d[k], dt * d[k + 1])
+            out.append(jnp.where(inside, f, jnp.nan))
+        return out
 
     def radius_at(self, mass_msun) -> Float[Array, ...]:
         """Radius [km] of the stable star of the given mass; NaN off the stable branch
         (check with :meth:`contains`)."""
-        return self._interpolate(self.branch_radius_km, mass_msun)
+        return self._interpolate(mass_msun, self.branch_radius_km)[0]
 
     def lambda_at(self, mass_msun) -> Float[Array, ...]:
         """Tidal deformability of the stable star of the given mass; NaN off the branch."""
-        return jnp.exp(self._interpolate(self.branch_log_lambda, mass_msun))
+        return jnp.exp(self._interpolate(mass_msun, self.branch_log_lambda)[0])
+
+    def radius_and_lambda_at(self, mass_msun) -> tuple[Float[Array, ...], Float[Array, ...]]:
+        """``(radius_at(m), lambda_at(m))`` with a single inversion of M(p_c)."""
+        r, log_lam = self._interpolate(mass_msun, self.branch_radius_km, self.branch_log_lambda)
+        return r, jnp.exp(log_lam)
 
     def central_pressure_at(self, mass_msun) -> Float[Array, ...]:
         """Central pressure [MeV fm^-3] of the stable star of the given mass."""

@@ -105,6 +105,13 @@ class RK4(eqx.Module):
     center_fraction: float = eqx.field(static=True, default=0.5)
     center_offset: float = eqx.field(static=True, default=3e-3)
 
+    @classmethod
+    def scaled(cls, steps_per_interval: int) -> RK4:
+        """The default schedule at another resolution: ``steps_per_interval`` steps per
+        interval and the default ratio of central-region steps (24 / 10) scaled along."""
+        ratio = cls.center_steps / cls.steps_per_interval
+        return cls(steps_per_interval, center_steps=max(1, round(ratio * steps_per_interval)))
+
     def __check_init__(self):
         if self.steps_per_interval < 1 or self.center_steps < 1:
             raise ValueError("steps_per_interval and center_steps must be at least 1.")
@@ -157,18 +164,22 @@ def _love_number(c, y):
     return num / den
 
 
-def _interval_points(lower, upper, n):
-    """Stage points (..., 2n + 1) of n equal RK4 steps from ``upper`` down to ``lower``.
+def _just_below(top):
+    """``top`` moved down by one ulp (no gradient through the shift).
 
-    The top of an interval is a break,
-    which the EoS assigns to the piece above it; it is moved down by one ulp so that every
-    stage point sees the piece below, i.e. the one-sided limit at the kink (RK4 would
-    otherwise drop to first order there).
+    A step's top may be a break, which the EoS assigns to the piece above it; starting one
+    ulp lower makes every stage point of the step see the piece below, i.e. the one-sided
+    limit at the kink (RK4 would otherwise drop to first order there).
     """
+    return top - jax.lax.stop_gradient(top - jnp.nextafter(top, -jnp.inf))
+
+
+def _interval_points(lower, upper, n):
+    """Stage points (..., 2n + 1) of n equal RK4 steps from ``upper`` down to ``lower``,
+    the top one ulp below ``upper`` (see :func:`_just_below`)."""
     frac = (jnp.arange(2 * n + 1) / (2 * n)).reshape((1,) * jnp.ndim(upper) + (-1,))
     points = upper[..., None] + (lower - upper)[..., None] * frac
-    ulp = jax.lax.stop_gradient(upper - jnp.nextafter(upper, -jnp.inf))
-    return jnp.minimum(points, (upper - ulp)[..., None])
+    return jnp.minimum(points, _just_below(upper)[..., None])
 
 
 def solve_star(
@@ -216,8 +227,7 @@ def solve_star(
     extra = jnp.clip(jnp.concatenate([geometric, breaks]), h_bottom, h_start)
     bounds = jnp.sort(jnp.concatenate([uniform, extra]))[::-1]
     top, end = bounds[:-1], bounds[1:]
-    # A step's top may be a break; start it one ulp lower so it sees the piece below.
-    top = jnp.where(top > end, top - jax.lax.stop_gradient(top - jnp.nextafter(top, end)), top)
+    top = jnp.where(top > end, _just_below(top), top)  # zero-length steps stay as they are
     central_pts = jnp.stack([top, 0.5 * (top + end), end], axis=-1)
 
     # Shared intervals below the central region.
