@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -19,6 +21,15 @@ _NEWTON_ITERATIONS = 5
 
 class TOVSolveError(RuntimeError):
     """A stellar solve failed (non-finite or unphysical result)."""
+
+
+class BranchPoint(NamedTuple):
+    """Stars on the stable branch, parameterised by ln p_c (see ``along_branch``)."""
+
+    mass_msun: Float[Array, ...]
+    radius_km: Float[Array, ...]
+    tidal_deformability: Float[Array, ...]
+    dmass_dlog_pressure_msun: Float[Array, ...]
 
 
 class MassRadiusCurve(eqx.Module):
@@ -113,6 +124,33 @@ class MassRadiusCurve(eqx.Module):
         """``(radius_at(m), lambda_at(m))`` with a single inversion of M(p_c)."""
         r, log_lam = self._interpolate(mass_msun, self.branch_radius_km, self.branch_log_lambda)
         return r, jnp.exp(log_lam)
+
+    def along_branch(self, log_central_pressure) -> BranchPoint:
+        """Stars at given ln p_c [ln(MeV fm^-3)] on the stable branch, with dM/d ln p_c.
+
+        The same cubic Hermite interpolation as :meth:`radius_at`, but parameterised by the
+        central pressure, so nothing is inverted: values and derivatives stay smooth up to
+        the maximum mass, where dM/d ln p_c -> 0. This is the parameterisation for
+        quadrature along the branch. Points outside the branch are clamped to its ends.
+        """
+        t = jnp.asarray(log_central_pressure)
+        last = self.branch_last
+        nodes = self.branch_log_pressure
+        idx = jnp.arange(nodes.shape[0])
+        masked = jnp.where(idx <= last, nodes, jnp.inf)
+        k = jnp.clip(jnp.searchsorted(masked, t, side="right") - 1, 0, last - 1)
+        dt = nodes[k + 1] - nodes[k]
+        s = jnp.clip((t - nodes[k]) / dt, 0.0, 1.0)
+        out = []
+        for values, zero_at_last in (
+            (self.branch_mass_msun, self.max_mass_reached),
+            (self.branch_radius_km, False),
+            (self.branch_log_lambda, False),
+        ):
+            d = _node_slopes(nodes, values, last, zero_at_last=zero_at_last)
+            out.append(_hermite(s, values[k], values[k + 1], dt * d[k], dt * d[k + 1]))
+        (m, dm_ds), (r, _), (log_lam, _) = out
+        return BranchPoint(m, r, jnp.exp(log_lam), dm_ds / dt)
 
     def central_pressure_at(self, mass_msun) -> Float[Array, ...]:
         """Central pressure [MeV fm^-3] of the stable star of the given mass."""
