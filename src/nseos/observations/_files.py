@@ -122,9 +122,7 @@ def _load_csv(path: Path) -> ObservationSet:
     for line, row in enumerate(rows[1:], start=2):
         where = f"{path}, row {line}"
         if len(row) != len(CSV_COLUMNS):
-            raise ObservationError(
-                f"{where}: {len(row)} fields, expected {len(CSV_COLUMNS)}"
-            )
+            raise ObservationError(f"{where}: {len(row)} fields, expected {len(CSV_COLUMNS)}")
         fields = dict(zip(CSV_COLUMNS, (c.strip() for c in row), strict=True))
         observations.append(_from_fields(fields, where))
     return _as_set(observations, path)
@@ -151,9 +149,7 @@ def _from_fields(fields: dict[str, str], where: str) -> AbstractObservation:
         m = _number(fields["mass_msun"], "mass_msun", where)
         s = _number(fields["mass_sigma_msun"], "mass_sigma_msun", where)
         return _construct(where, PulsarMass, name, m, s)
-    raise ObservationError(
-        f"{where}: unknown kind {kind!r}; a CSV row is 'mass_radius' or 'mass'"
-    )
+    raise ObservationError(f"{where}: unknown kind {kind!r}; a CSV row is 'mass_radius' or 'mass'")
 
 
 def _construct(where: str, cls, *args, **kwargs):
@@ -185,8 +181,7 @@ def read_sample_file(path: Path, columns: tuple[str, ...], where: str) -> dict[s
         missing = [c for c in columns if c not in header]
         if missing:
             raise ObservationError(
-                f"{path}: missing column(s) {', '.join(missing)}; the header is "
-                f"{','.join(header)}"
+                f"{path}: missing column(s) {', '.join(missing)}; the header is {','.join(header)}"
             )
         idx = [header.index(c) for c in columns]
         data = []
@@ -196,7 +191,9 @@ def read_sample_file(path: Path, columns: tuple[str, ...], where: str) -> dict[s
             try:
                 data.append([float(row[i]) for i in idx])
             except (ValueError, IndexError):
-                raise ObservationError(f"{path}, row {line}: a value is missing or not numeric") from None
+                raise ObservationError(
+                    f"{path}, row {line}: a value is missing or not numeric"
+                ) from None
     arr = np.asarray(data, dtype=float).reshape(-1, len(columns))
     bad = np.nonzero(~np.all(np.isfinite(arr), axis=1))[0]
     if bad.size:
@@ -232,7 +229,9 @@ def _load_toml(path: Path) -> ObservationSet:
                 lam_max = entry.get("analysis_lambda_max")
                 prior = None if lam_max is None else FlatComponentTidalPrior(float(lam_max))
                 observations.append(
-                    _construct(where, TidalDeformability, name, *cols.values(), analysis_prior=prior)
+                    _construct(
+                        where, TidalDeformability, name, *cols.values(), analysis_prior=prior
+                    )
                 )
             else:
                 observations.append(_construct(where, MassRadiusSamples, name, *cols.values()))

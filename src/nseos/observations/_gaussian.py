@@ -107,8 +107,14 @@ class MassRadiusGaussian(AbstractStarObservation):
         radius = math.sqrt(-2.0 * math.log(1.0 - probability))
         cov = np.array(
             [
-                [self.mass_sigma_msun**2, self.correlation * self.mass_sigma_msun * self.radius_sigma_km],
-                [self.correlation * self.mass_sigma_msun * self.radius_sigma_km, self.radius_sigma_km**2],
+                [
+                    self.mass_sigma_msun**2,
+                    self.correlation * self.mass_sigma_msun * self.radius_sigma_km,
+                ],
+                [
+                    self.correlation * self.mass_sigma_msun * self.radius_sigma_km,
+                    self.radius_sigma_km**2,
+                ],
             ]
         )
         chol = np.linalg.cholesky(cov)

@@ -50,7 +50,7 @@ class GriddedKDE(eqx.Module):
     whitening: Float[Array, "d d"]
     origin: Float[Array, " d"]
     spacing: Float[Array, " d"]
-    log_density: Float[Array, "..."]
+    log_density: Float[Array, ...]
     log_jacobian: Float[Array, ""]
     floor: Float[Array, ""]
     bandwidth: float = eqx.field(static=True)
@@ -60,7 +60,7 @@ class GriddedKDE(eqx.Module):
     def ndim(self) -> int:
         return self.mean.shape[0]
 
-    def __call__(self, x: Float[Array, "... d"]) -> Float[Array, "..."]:
+    def __call__(self, x: Float[Array, "... d"]) -> Float[Array, ...]:
         x = jnp.asarray(x)
         lead = x.shape[:-1]
 

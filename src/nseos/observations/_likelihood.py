@@ -29,7 +29,6 @@ import math
 from typing import NamedTuple
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
@@ -199,15 +198,11 @@ class Likelihood(eqx.Module):
             cs2 = eos.speed_of_sound_squared(curve.central_enthalpy)
             acausal = jnp.any(jnp.where(curve.stable, cs2, 0.0) > 1.0 + CAUSALITY_TOLERANCE)
             status = jnp.where(acausal, LikelihoodStatus.ACAUSAL, status)
-        status = jnp.where(
-            ~curve.max_mass_reached, LikelihoodStatus.MAX_MASS_NOT_REACHED, status
-        )
+        status = jnp.where(~curve.max_mass_reached, LikelihoodStatus.MAX_MASS_NOT_REACHED, status)
         failed = jnp.any(curve.status != SolveStatus.SUCCESS)
         return jnp.where(failed, LikelihoodStatus.SOLVER_FAILED, status)
 
-    def from_curve(
-        self, curve: MassRadiusCurve, eos: AbstractEOS | None = None
-    ) -> LogLikelihood:
+    def from_curve(self, curve: MassRadiusCurve, eos: AbstractEOS | None = None) -> LogLikelihood:
         """ln L from a solved sequence (``eos``, if given, is checked for causality)."""
         values = []
         for obs in self.observations:

@@ -39,7 +39,7 @@ class MockObservations(NamedTuple):
     radius_km: Float[Array, "... n_stars"]
     mass_sigma_msun: Float[Array, "... n_stars"]
     radius_sigma_km: Float[Array, "... n_stars"]
-    valid: Bool[Array, "..."]
+    valid: Bool[Array, ...]
     """False where the EoS cannot host the mass distribution (M_max below its lower end, or
     a failed curve); the stars of such a universe are placeholders."""
 

@@ -1,8 +1,8 @@
 """The TOV solver: stellar structure and tidal deformability in pseudo-enthalpy."""
 
 from ._at_mass import solve_at_mass as solve_at_mass
-from ._curve import BranchPoint as BranchPoint
 from ._curve import DEFAULT_N_STARS as DEFAULT_N_STARS
+from ._curve import BranchPoint as BranchPoint
 from ._curve import MassRadiusCurve as MassRadiusCurve
 from ._curve import TOVSolveError as TOVSolveError
 from ._curve import check_curve as check_curve
