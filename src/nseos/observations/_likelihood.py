@@ -78,23 +78,26 @@ def count_failures(status) -> dict[str, int]:
 
 
 class BranchQuadrature(eqx.Module):
-    """Composite Gauss-Legendre quadrature along the stable branch.
+    """Gauss-Legendre quadrature along the stable branch, aligned with the sequence.
 
-    ``panels`` equal panels in ln p_c over the integration range, ``order`` nodes each. The
-    default 16 x 4 = 64 nodes integrate the narrowest bundled observation (J1614-2230,
-    sigma = 0.014 M_sun) to better than 1e-6 (see tests/test_likelihood.py).
+    Every segment between two stars of the sequence (clipped to the integration range) gets
+    ``order`` Gauss-Legendre nodes in ln p_c. Within a segment the interpolated M, R and
+    Lambda are smooth cubics, so the only error left is the integrand's own variation, and
+    the result converges with the sequence's ``n_stars``. The default 6 nodes reproduce a
+    brute-force integral to better than 1e-4 in ln L at ``n_stars = 100`` (see
+    tests/test_likelihood.py).
     """
 
-    panels: int = eqx.field(static=True, default=16)
-    order: int = eqx.field(static=True, default=4)
+    order: int = eqx.field(static=True, default=6)
+
+    def __check_init__(self):
+        if self.order < 1:
+            raise ValueError("order must be at least 1")
 
     def nodes(self) -> tuple[np.ndarray, np.ndarray]:
         """Nodes in [0, 1] and their weights (summing to 1)."""
         x, w = np.polynomial.legendre.leggauss(self.order)
-        edges = np.arange(self.panels)[:, None]
-        nodes = ((edges + 0.5 * (x[None, :] + 1.0)) / self.panels).reshape(-1)
-        weights = np.broadcast_to(0.5 * w[None, :] / self.panels, (self.panels, self.order))
-        return nodes, weights.reshape(-1)
+        return 0.5 * (x + 1.0), 0.5 * w
 
 
 class BinaryQuadrature(eqx.Module):
@@ -123,14 +126,20 @@ def _star_log_marginal(curve, obs: AbstractStarObservation, prior, quadrature):
     b_safe = jnp.where(has_support, b, curve.max_mass_msun)
     t_a = _log_central_pressure(curve, a_safe)
     t_b = _log_central_pressure(curve, b_safe)
-    span = jnp.maximum(t_b - t_a, 1e-300)
-    pts = curve.along_branch(t_a + span * jnp.asarray(x))
+    start, end, _ = curve.branch_segments()
+    lo = jnp.clip(start, t_a, t_b)
+    width = jnp.clip(end, t_a, t_b) - lo
+    seg_len = jnp.where(end > start, end - start, 1.0)
+    t = lo[:, None] + width[:, None] * jnp.asarray(x)[None, :]
+    pts = curve.along_segments((t - start[:, None]) / seg_len[:, None])
     log_f = (
         prior.log_density(pts.mass_msun, curve.max_mass_msun)
         + obs.log_likelihood(pts.mass_msun, pts.radius_km, pts.tidal_deformability)
         + jnp.log(jnp.maximum(pts.dmass_dlog_pressure_msun, 1e-300))
-        + jnp.log(jnp.asarray(w) * span)
+        + jnp.log(jnp.maximum(width, 1e-300))[:, None]
+        + jnp.log(jnp.asarray(w))[None, :]
     )
+    log_f = jnp.where((width > 0)[:, None], log_f, -jnp.inf)
     return jnp.where(has_support, logsumexp(log_f), -jnp.inf)
 
 

@@ -139,8 +139,27 @@ class MassRadiusCurve(eqx.Module):
         idx = jnp.arange(nodes.shape[0])
         masked = jnp.where(idx <= last, nodes, jnp.inf)
         k = jnp.clip(jnp.searchsorted(masked, t, side="right") - 1, 0, last - 1)
+        s = jnp.clip((t - nodes[k]) / (nodes[k + 1] - nodes[k]), 0.0, 1.0)
+        return self._branch_point(k, s)
+
+    def branch_segments(self) -> tuple[Float[Array, " n"], Float[Array, " n"], Bool[Array, " n"]]:
+        """(start, end, valid) in ln p_c of the n_stars segments of the stable branch; the
+        segments past the maximum mass are padding (``valid`` False, zero length)."""
+        nodes = self.branch_log_pressure
+        k = jnp.arange(nodes.shape[0] - 1)
+        valid = k < self.branch_last
+        return nodes[:-1], jnp.where(valid, nodes[1:], nodes[:-1]), valid
+
+    def along_segments(self, s: Float[Array, "n m"]) -> BranchPoint:
+        """Stars at local coordinates ``s`` in [0, 1] of each segment (row k of ``s`` belongs
+        to segment k of :meth:`branch_segments`): quadrature aligned with the sequence's
+        nodes, where the interpolant is a smooth cubic."""
+        k = jnp.minimum(jnp.arange(s.shape[0]), self.branch_last - 1)[:, None]
+        return self._branch_point(jnp.broadcast_to(k, s.shape), s)
+
+    def _branch_point(self, k, s) -> BranchPoint:
+        nodes, last = self.branch_log_pressure, self.branch_last
         dt = nodes[k + 1] - nodes[k]
-        s = jnp.clip((t - nodes[k]) / dt, 0.0, 1.0)
         out = []
         for values, zero_at_last in (
             (self.branch_mass_msun, self.max_mass_reached),
@@ -150,7 +169,7 @@ class MassRadiusCurve(eqx.Module):
             d = _node_slopes(nodes, values, last, zero_at_last=zero_at_last)
             out.append(_hermite(s, values[k], values[k + 1], dt * d[k], dt * d[k + 1]))
         (m, dm_ds), (r, _), (log_lam, _) = out
-        return BranchPoint(m, r, jnp.exp(log_lam), dm_ds / dt)
+        return BranchPoint(m, r, jnp.exp(log_lam), dm_ds / jnp.where(dt > 0, dt, 1.0))
 
     def central_pressure_at(self, mass_msun) -> Float[Array, ...]:
         """Central pressure [MeV fm^-3] of the stable star of the given mass."""
