@@ -99,3 +99,35 @@ def test_tov_bad_input_gives_one_line_error(tmp_path, case, message):
 def test_usage_error_exit_code():
     res = run("tov", "--n-stars", "abc")
     assert res.returncode == 2
+
+
+def test_observations_catalog_table_plot_and_likelihood(tmp_path):
+    res = run("observations", "pulsar_masses", "--eos", "SLy4", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "J1614-2230" in res.stdout and "1.937 +- 0.014" in res.stdout
+    assert "status OK" in res.stdout
+    assert (tmp_path / "observations.png").stat().st_size > 10_000
+    assert (tmp_path / "observations.pdf").exists()
+    assert "J0348+0432" in (tmp_path / "observations.txt").read_text()
+
+
+def test_observations_file_and_errors(tmp_path):
+    header = [
+        "name",
+        "kind",
+        "mass_msun",
+        "mass_sigma_msun",
+        "radius_km",
+        "radius_sigma_km",
+        "correlation",
+    ]
+    good = write_csv(tmp_path / "obs.csv", header, [["A", "mass_radius", 1.4, 0.1, 12, 1, 0.3]])
+    res = run("observations", str(good), "--plot", str(tmp_path / "c.png"))
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "c.png").exists()
+    bad = write_csv(tmp_path / "bad.csv", header, [["A", "mass_radius", 1.4, -0.1, 12, 1, 0]])
+    res = run("observations", str(bad))
+    assert res.returncode == 1
+    assert res.stderr.count("\n") == 1 and "row 2: mass_sigma_msun = -0.1" in res.stderr
+    res = run("observations", "no_such_catalog")
+    assert res.returncode == 1 and "neither an observation file nor a catalog" in res.stderr

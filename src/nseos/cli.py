@@ -1,6 +1,7 @@
 """The ``nseos`` command line.
 
-``nseos tov`` solves the TOV equations for one EoS; ``nseos demo`` is the main job (for now
+``nseos tov`` solves the TOV equations for one EoS; ``nseos observations`` shows data sets
+(table, contours, an EoS's likelihood); ``nseos demo`` is the main job (for now
 the TOV demo: reference EoS, their M-R and Lambda curves, a table and a figure).
 
 Exit codes: 0 success, 1 bad input or a failed solve (one-line message on stderr, no
@@ -124,6 +125,77 @@ def cmd_tov(args) -> int:
     return EXIT_OK
 
 
+def _load_observations(source: str):
+    from . import catalogs
+    from .observations import ObservationError, load
+
+    if source in catalogs.CATALOGS:
+        return catalogs.CATALOGS[source]()
+    path = Path(source)
+    if not path.exists():
+        raise CLIError(
+            f"{source!r} is neither an observation file nor a catalog "
+            f"({', '.join(catalogs.CATALOGS)})"
+        )
+    try:
+        return load(path)
+    except (ObservationError, FileNotFoundError) as err:
+        raise CLIError(str(err)) from None
+
+
+def cmd_observations(args) -> int:
+    """Print a table of observations; optionally plot their contours or score an EoS."""
+    import warnings
+
+    _enable_x64()
+    from ._io import write_text_atomic
+
+    obs = _load_observations(args.source)
+    print(obs.table())
+    for row in obs.gaussian_reduction_report():
+        if row["poor"]:
+            print(
+                f"note: {row['name']}: a Gaussian summary is poor "
+                f"({100 * row['inside_68']:.0f}% of samples inside its 68% ellipse, R skewness "
+                f"{row['radius_skewness']:+.2f}); the likelihood uses the samples"
+            )
+    curves = []
+    if args.eos is not None:
+        import equinox as eqx
+
+        from .observations import Likelihood, LikelihoodStatus
+
+        eos = _load_eos(argparse.Namespace(eos_file=None, eos=args.eos, allow_acausal=False))
+        curve = _solve_curve(eos, 100, None)
+        result = eqx.filter_jit(Likelihood(obs).from_curve)(curve, eos)
+        curves.append((args.eos, curve))
+        print(
+            f"\nln L({args.eos}) = {float(result.total):.3f} "
+            f"(status {LikelihoodStatus(int(result.status)).name}; M_max = "
+            f"{float(result.max_mass_msun):.3f} M_sun)"
+        )
+        for name, value in zip(obs.names, result.per_observation, strict=True):
+            print(f"  {name:<22} {float(value):9.3f}")
+    if args.plot or args.out:
+        from .plots import observations_figure, save_figure
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            fig = observations_figure(obs, curves)
+        if args.out:
+            out = Path(args.out)
+            written = save_figure(fig, out / "observations")
+            write_text_atomic(out / "observations.txt", obs.table() + "\n")
+            print(f"wrote {', '.join(written)}, {out / 'observations.txt'}")
+        else:
+            path = Path(args.plot)
+            written = save_figure(
+                fig, path.with_suffix(""), formats=(path.suffix.lstrip(".") or "png",)
+            )
+            print(f"wrote {', '.join(written)}")
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     """The TOV demo: reference EoS through the solver, a table and a figure."""
     _enable_x64()
@@ -210,6 +282,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-acausal", action="store_true", help="accept tables with c_s^2 > 1 (warns)"
     )
     tov.set_defaults(func=cmd_tov)
+
+    obs = sub.add_parser(
+        "observations",
+        help="show observations: a table, contours, and optionally an EoS's likelihood",
+        description="Print the observations of a file (CSV or TOML, see "
+        "nseos.observations.load) or of a bundled catalog, draw their 68%%/95%% contours "
+        "on the M-R plane, and optionally evaluate the mass-marginalised log-likelihood of "
+        "a bundled EoS.",
+    )
+    obs.add_argument(
+        "source",
+        help="an observation file (.csv or .toml) or a catalog name: xray_2016, nicer, "
+        "pulsar_masses, gw170817, gw190425, modern",
+    )
+    obs.add_argument("--plot", metavar="PNG", help="draw the contours to this file")
+    obs.add_argument("--out", metavar="DIR", help="write observations.png/.pdf and a table to DIR")
+    obs.add_argument("--eos", help="a bundled EoS whose likelihood to evaluate (e.g. SLy4)")
+    obs.set_defaults(func=cmd_observations)
 
     demo = sub.add_parser("demo", help="run the main demo job")
     demo.add_argument("--out", default="results/demo", help="output directory")
