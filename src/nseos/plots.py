@@ -84,14 +84,8 @@ def _hpd_levels(log_density, probabilities):
     return [float(z[order][np.searchsorted(cumulative, p)]) for p in probabilities]
 
 
-def observations_figure(observations, curves: Sequence[tuple[str, MassRadiusCurve]] = ()):
-    """68 % (solid) and 95 % (dashed) regions of every observation on the M-R plane.
-
-    Gaussian M-R observations are ellipses; sample sets are highest-density contours of
-    their KDE likelihood; radio masses are horizontal bands (68 %). A binary's tidal
-    likelihood gets its own panel (Lambda-tilde against q, at the median chirp mass).
-    Optional M-R curves are overlaid.
-    """
+def _mass_radius_panel(ax, plt, observations, curves):
+    """Contours of the single-star observations on the M-R plane (see observations_figure)."""
     import jax.numpy as jnp
 
     from . import units
@@ -100,15 +94,9 @@ def observations_figure(observations, curves: Sequence[tuple[str, MassRadiusCurv
         MassRadiusSamples,
         PulsarMass,
         TidalDeformability,
-        lambda_tilde,
     )
 
-    plt = _pyplot()
-    binaries = [o for o in observations if isinstance(o, TidalDeformability)]
-    ncols = 1 + len(binaries)
-    fig, axes = plt.subplots(1, ncols, figsize=(6.0 + 4.5 * len(binaries), 5.2), squeeze=False)
-    ax = axes[0, 0]
-    n_mr = len(observations) - len(binaries)
+    n_mr = sum(not isinstance(o, TidalDeformability) for o in observations)
     colors = (
         plt.rcParams["axes.prop_cycle"].by_key()["color"]
         if n_mr <= 10
@@ -158,7 +146,31 @@ def observations_figure(observations, curves: Sequence[tuple[str, MassRadiusCurv
     ax.set_ylabel(r"gravitational mass M [$M_\odot$]")
     ax.set_title("68 % (solid) and 95 % (dashed) regions")
     ax.legend(fontsize=7, loc="upper right", ncol=2)
-    for ax_b, obs in zip(axes[0, 1:], binaries, strict=True):
+
+
+def observations_figure(observations, curves: Sequence[tuple[str, MassRadiusCurve]] = ()):
+    """68 % (solid) and 95 % (dashed) regions of every observation on the M-R plane.
+
+    Gaussian M-R observations are ellipses; sample sets are highest-density contours of
+    their KDE likelihood; radio masses are horizontal bands (68 %). A binary's tidal
+    likelihood gets its own panel (Lambda-tilde against q, at the median chirp mass).
+    Optional M-R curves are overlaid.
+    """
+    import jax.numpy as jnp
+
+    from .observations import (
+        TidalDeformability,
+        lambda_tilde,
+    )
+
+    plt = _pyplot()
+    binaries = [o for o in observations if isinstance(o, TidalDeformability)]
+    has_mr = len(binaries) < len(observations)
+    ncols = int(has_mr) + len(binaries)
+    fig, axes = plt.subplots(1, ncols, figsize=(1.5 + 4.5 * ncols, 5.2), squeeze=False)
+    if has_mr:
+        _mass_radius_panel(axes[0, 0], plt, observations, curves)
+    for ax_b, obs in zip(axes[0, int(has_mr) :], binaries, strict=True):
         mc = float(np.median(obs._coordinates()[:, 0]))
         q = np.linspace(0.4, 1.0, 160)
         lt = np.linspace(0.0, 2500.0, 200)

@@ -262,7 +262,14 @@ class TidalDeformability(AbstractBinaryObservation):
         self.samples = SampleTable(cols)
         self.reference = str(reference)
         weights = _prior_weights(analysis_prior, cols)
-        self.kde = fit_gridded_kde(self._coordinates(), weights)
+        # q = m2/m1 <= 1 is a hard edge where such posteriors often peak; a plain KDE would
+        # halve the density there. Reflecting the samples about q = 1 removes that bias
+        # (the likelihood is only evaluated at q <= 1; the factor 2 is a constant).
+        x = self._coordinates()
+        mirrored = x.copy()
+        mirrored[:, 1] = 2.0 - mirrored[:, 1]
+        w = np.ones(x.shape[0]) if weights is None else weights
+        self.kde = fit_gridded_kde(np.concatenate([x, mirrored]), np.concatenate([w, w]))
 
     def _coordinates(self) -> np.ndarray:
         c = self.samples
