@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
-SMALL = {"tov_mass_radius.py": ["--n-stars", "24"]}
+SMALL = {
+    "tov_mass_radius.py": ["--n-stars", "24"],
+    "observations_likelihood.py": ["--catalog", "pulsar_masses", "--eos", "SLy4"],
+}
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])

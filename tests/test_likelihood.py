@@ -278,6 +278,9 @@ def test_unreachable_pulsar_and_acausal_eos_give_minus_inf_and_are_counted(sly4_
     assert res_ap4.total == -np.inf
     assert res_ap4.status == LikelihoodStatus.ACAUSAL
 
+    # MPA1 reaches c_s^2 = 1.0057 within its table's rounding: accepted, like Tabulated does.
+    assert Likelihood(ObservationSet([J0030_LIKE]))(reference_eos("MPA1")).status == 0
+
     ok = Likelihood(ObservationSet([J0030_LIKE])).from_curve(sly4_curve)
     assert np.isfinite(ok.total) and ok.status == LikelihoodStatus.OK
     counts = count_failures(jnp.stack([res.status, res_ap4.status, ok.status, res.status]))

@@ -19,5 +19,6 @@ from ._reference import sly4 as sly4
 from ._speed_of_sound import DEFAULT_BOUNDARIES_RHO0 as DEFAULT_BOUNDARIES_RHO0
 from ._speed_of_sound import SpeedOfSoundSegments as SpeedOfSoundSegments
 from ._speed_of_sound import sly4_crust as sly4_crust
+from ._tabulated import DEFAULT_CAUSALITY_TOLERANCE as DEFAULT_CAUSALITY_TOLERANCE
 from ._tabulated import Tabulated as Tabulated
 from ._uniform import UniformDensity as UniformDensity

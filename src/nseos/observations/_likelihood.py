@@ -34,14 +34,16 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from .._typing import Array, Float, Int
-from ..eos import AbstractEOS
+from ..eos import DEFAULT_CAUSALITY_TOLERANCE, AbstractEOS
 from ..tov import RK4, MassRadiusCurve, SolveStatus, mass_radius_curve
 from ._base import AbstractBinaryObservation, AbstractStarObservation, component_masses
 from ._priors import AbstractMassPrior, UniformMass
 from ._set import ObservationSet
 
-CAUSALITY_TOLERANCE = 1e-6
-"""c_s^2 may exceed 1 by this much (rounding) before the EoS counts as acausal."""
+CAUSALITY_TOLERANCE = DEFAULT_CAUSALITY_TOLERANCE
+"""c_s^2 may exceed 1 by this much before the EoS counts as acausal: the same 1 % that
+:class:`nseos.eos.Tabulated` accepts, because published tables carry 4-10 digits and their
+finite-difference sound speeds scatter by that much (LAL's MPA1 reaches 1.0057)."""
 _MAX_MASS_GUARD_MSUN = 1e-9
 """Inverting M(p_c) exactly at the maximum has an infinite derivative; limits within this
 distance of M_max use the maximum's own central pressure instead."""
