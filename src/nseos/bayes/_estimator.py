@@ -1,0 +1,201 @@
+"""The Bayesian estimator: NUTS over the EoS parameters with the masses marginalised."""
+
+from __future__ import annotations
+
+import abc
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+
+from ..eos import SpeedOfSoundSegments
+from ..observations import (
+    AbstractMassPrior,
+    Likelihood,
+    LikelihoodStatus,
+    ObservationSet,
+    UniformMass,
+    count_failures,
+)
+from ..posterior import ConvergenceWarning, EoSPosterior, derived_quantities
+from ..tov import RK4
+from ._priors import PARAMETER_SITE, AbstractEoSPrior, UniformSoundSpeed
+from ._samplers import AbstractSampler, NumPyroNUTS
+
+R_HAT_MAX = 1.01
+"""Chains count as converged when every parameter has R-hat <= 1.01 (Vehtari et al. 2021,
+arXiv:1903.08008)..."""
+ESS_BULK_MIN = 400
+"""... and a bulk effective sample size of at least 400 (the same paper's recommendation)."""
+_REACHABILITY_DRAWS = 64
+"""Prior draws evaluated before sampling to check that the data are reachable at all."""
+
+
+class AbstractEstimator(eqx.Module):
+    """Observations in, EoS posterior out: the interface both estimators share."""
+
+    @abc.abstractmethod
+    def fit(self, observations: ObservationSet, *, key: jax.Array) -> EoSPosterior:
+        """Infer the EoS from the observations."""
+
+
+class BayesianEstimator(AbstractEstimator):
+    """Full posterior sampling of the EoS parameters with NUTS.
+
+    The likelihood is :class:`nseos.observations.Likelihood` (each star's mass marginalised
+    along the stable branch under ``mass_prior``); gradients flow through the TOV solver.
+
+    Parameters
+    ----------
+    eos_family : SpeedOfSoundSegments
+        The family; its ``cs2`` are the sampled parameters (its value here is ignored).
+    prior : AbstractEoSPrior
+        Prior on c_s^2; :class:`UniformSoundSpeed` (U[0.01, 0.99]) by default.
+    mass_prior : AbstractMassPrior
+        Population prior of each star's mass; uniform on [1 M_sun, M_max] by default.
+    sampler : AbstractSampler
+        :class:`NumPyroNUTS` (default) or :class:`BlackJAXNUTS`.
+    n_stars : int
+        Stars per M-R sequence inside the likelihood.
+    method : RK4
+        TOV solver settings inside the likelihood.
+    n_prior_draws : int
+        Prior draws stored with the posterior (for prior-vs-posterior comparisons).
+    """
+
+    eos_family: SpeedOfSoundSegments = eqx.field(default_factory=SpeedOfSoundSegments)
+    prior: AbstractEoSPrior = UniformSoundSpeed()
+    mass_prior: AbstractMassPrior = UniformMass()
+    sampler: AbstractSampler = NumPyroNUTS()
+    n_stars: int = eqx.field(static=True, default=100)
+    method: RK4 = RK4()
+    n_prior_draws: int = eqx.field(static=True, default=500)
+
+    @property
+    def n_params(self) -> int:
+        return self.eos_family.cs2.shape[0]
+
+    def make_eos(self, params) -> SpeedOfSoundSegments:
+        """The family member with the given c_s^2."""
+        return eqx.tree_at(lambda e: e.cs2, self.eos_family, jnp.asarray(params))
+
+    def likelihood(self, observations: ObservationSet) -> Likelihood:
+        return Likelihood(
+            observations, mass_prior=self.mass_prior, n_stars=self.n_stars, method=self.method
+        )
+
+    def model(self, observations: ObservationSet):
+        """The NumPyro model: prior sites, the EoS factor, and the likelihood factor."""
+        like = self.likelihood(observations)
+
+        def model():
+            params = self.prior.sample_site(self.n_params)
+            eos = self.make_eos(params)
+            result = like(eos)
+            numpyro.deterministic("log_likelihood_per_observation", result.per_observation)
+            numpyro.deterministic("likelihood_status", result.status)
+            numpyro.factor("eos_prior_factor", self.prior.log_factor(eos))
+            numpyro.factor("log_likelihood", result.total)
+
+        return model
+
+    def prior_predictive(self, n: int, *, key: jax.Array, progress: bool = False) -> EoSPosterior:
+        """``n`` draws from the prior alone, with their EoS and M-R derived quantities (one
+        chain): what the prior says before any data."""
+        params = np.asarray(self.prior.sample(key, n, self.n_params, self.make_eos))
+        derived = derived_quantities(
+            self.make_eos,
+            params[None],
+            n_stars=self.n_stars,
+            method=self.method,
+            progress=progress,
+        )
+        return EoSPosterior.from_draws(
+            params[None], derived, attrs={"method": "prior", "prior": self.prior.name}
+        )
+
+    def _check_reachable(self, observations: ObservationSet, key) -> None:
+        like = self.likelihood(observations)
+        params = self.prior.sample(key, _REACHABILITY_DRAWS, self.n_params, self.make_eos)
+        res = eqx.filter_jit(jax.vmap(lambda p: like(self.make_eos(p))))(params)
+        if not np.any(np.isfinite(np.asarray(res.total))):
+            per_obs = np.asarray(res.per_observation)
+            never = [
+                name
+                for i, name in enumerate(observations.names)
+                if not np.any(np.isfinite(per_obs[:, i]))
+            ]
+            raise ValueError(
+                f"none of {_REACHABILITY_DRAWS} prior draws gives a finite likelihood "
+                f"(failures: {count_failures(res.status)}); observations that no draw "
+                f"reaches: {', '.join(never) or 'none individually'}. Check the data (units: "
+                "M_sun, km) or widen the prior."
+            )
+
+    def fit(self, observations: ObservationSet, *, key: jax.Array) -> EoSPosterior:
+        """Sample the posterior; warn (:class:`ConvergenceWarning`) if it did not converge."""
+        if not isinstance(observations, ObservationSet) or len(observations) == 0:
+            raise ValueError("fit needs a non-empty ObservationSet")
+        k_check, k_run, k_prior = jax.random.split(key, 3)
+        self._check_reachable(observations, k_check)
+        result = self.sampler.run(self.model(observations), k_run)
+        params = result.samples[PARAMETER_SITE]
+        progress = getattr(self.sampler, "progress", False)
+        derived = derived_quantities(
+            self.make_eos, params, n_stars=self.n_stars, method=self.method, progress=progress
+        )
+        per_obs = result.samples["log_likelihood_per_observation"]
+        status = result.samples["likelihood_status"]
+        prior_params = np.asarray(
+            self.prior.sample(k_prior, self.n_prior_draws, self.n_params, self.make_eos)
+        )[None]
+        prior_derived = derived_quantities(
+            self.make_eos, prior_params, n_stars=self.n_stars, method=self.method
+        )
+        failures = count_failures(status)
+        posterior = EoSPosterior.from_draws(
+            params,
+            derived,
+            sample_stats={**result.stats, "likelihood_status": status},
+            log_likelihood={name: per_obs[..., i] for i, name in enumerate(observations.names)},
+            prior_params=prior_params,
+            prior_derived=prior_derived,
+            observed_data={
+                "observation_name": np.array(observations.names),
+                "observation_kind": np.array([o.kind for o in observations]),
+            },
+            attrs={
+                "method": "bayes",
+                "sampler": type(self.sampler).__name__,
+                "prior": self.prior.name,
+                "mass_prior": repr(self.mass_prior),
+                "n_masked_draws": int(np.sum(status != LikelihoodStatus.OK)),
+            },
+        )
+        _warn_if_unconverged(posterior, failures)
+        return posterior
+
+
+def _warn_if_unconverged(posterior: EoSPosterior, failures: dict[str, int]) -> None:
+    rows = posterior.diagnostics()
+    problems = []
+    for row in rows:
+        if "r_hat" in row and not row["r_hat"] <= R_HAT_MAX:
+            problems.append(f"{row['parameter']}: R-hat {row['r_hat']:.3f} > {R_HAT_MAX}")
+        if "ess_bulk" in row and not row["ess_bulk"] >= ESS_BULK_MIN:
+            problems.append(f"{row['parameter']}: ESS_bulk {row['ess_bulk']:.0f} < {ESS_BULK_MIN}")
+        if row["parameter"] == "divergences" and row["value"] > 0:
+            problems.append(f"{row['value']} divergent transitions")
+    if failures:
+        problems.append(f"masked likelihood evaluations in the draws: {failures}")
+    if problems:
+        warnings.warn(
+            "the sampler did not converge cleanly: " + "; ".join(problems) + ". Run longer "
+            "(more warm-up and draws), raise target_accept (e.g. 0.9) against divergences, "
+            "or use more chains; see EoSPosterior.diagnostics().",
+            ConvergenceWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,255 @@
+"""The output of every estimator: EoS parameter draws, derived quantities, and diagnostics.
+
+An :class:`EoSPosterior` wraps an ArviZ 1.x ``xarray.DataTree`` with the groups
+``posterior`` (parameters and derived quantities), ``sample_stats``, ``log_likelihood``,
+``prior`` and ``observed_data``. The Bayesian estimator fills it from its chains; the
+NN-replica estimator uses one chain whose draws are the ensemble members.
+
+Derived quantities (all on fixed grids, units in the names):
+
+* ``pressure_mev_fm3`` on ``energy_density_mev_fm3`` (rho0 c^2 to 8 rho0 c^2, log-spaced);
+* ``radius_km`` on ``mass_msun`` (0.8 to 2.6 M_sun; NaN above the draw's M_max);
+* scalars ``max_mass_msun``, ``radius_1p4_km``, ``lambda_1p4``, ``pressure_2rho0_mev_fm3``,
+  ``pressure_3rho0_mev_fm3``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from . import units
+from ._io import atomic_path
+from .eos import AbstractEOS
+from .tov import RK4, mass_radius_curve
+
+RHO0_MEV_FM3 = units.SATURATION_ENERGY_DENSITY_MEV_FM3
+ENERGY_DENSITY_GRID_MEV_FM3 = RHO0_MEV_FM3 * np.geomspace(1.0, 8.0, 48)
+"""Where p(eps) is recorded: 48 log-spaced points from rho0 c^2 to 8 rho0 c^2."""
+MASS_GRID_MSUN = np.round(np.arange(0.8, 2.6001, 0.05), 2)
+"""Where R(M) is recorded: 0.8 to 2.6 M_sun in steps of 0.05."""
+SCALARS = (
+    "max_mass_msun",
+    "radius_1p4_km",
+    "lambda_1p4",
+    "pressure_2rho0_mev_fm3",
+    "pressure_3rho0_mev_fm3",
+)
+_DERIVED_BATCH = 128
+
+
+class ConvergenceWarning(UserWarning):
+    """A sampler ended without meeting the convergence criteria."""
+
+
+def _derived_one(eos: AbstractEOS, n_stars: int, method: RK4) -> dict[str, jax.Array]:
+    curve = mass_radius_curve(eos, n_stars, method)
+    r14, lam14 = curve.radius_and_lambda_at(1.4)
+    eps = jnp.concatenate(
+        [jnp.asarray(ENERGY_DENSITY_GRID_MEV_FM3), jnp.array([2.0, 3.0]) * RHO0_MEV_FM3]
+    )
+    p = eos.pressure_of_energy_density(eps)
+    return {
+        "pressure_mev_fm3": p[:-2],
+        "radius_km": curve.radius_at(jnp.asarray(MASS_GRID_MSUN)),
+        "max_mass_msun": curve.max_mass_msun,
+        "radius_1p4_km": r14,
+        "lambda_1p4": lam14,
+        "pressure_2rho0_mev_fm3": p[-2],
+        "pressure_3rho0_mev_fm3": p[-1],
+    }
+
+
+def derived_quantities(
+    make_eos: Callable[[jax.Array], AbstractEOS],
+    params: np.ndarray,
+    *,
+    n_stars: int = 100,
+    method: RK4 = RK4(),
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """Derived quantities for parameter vectors of shape (..., K), in batches."""
+    params = np.asarray(params)
+    lead, k = params.shape[:-1], params.shape[-1]
+    flat = params.reshape(-1, k)
+    fn = eqx.filter_jit(jax.vmap(lambda x: _derived_one(make_eos(x), n_stars, method)))
+    chunks = []
+    starts = range(0, flat.shape[0], _DERIVED_BATCH)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="derived quantities", unit="batch")
+    for i in starts:
+        batch = flat[i : i + _DERIVED_BATCH]
+        pad = _DERIVED_BATCH - batch.shape[0]
+        padded = np.concatenate([batch, np.repeat(batch[-1:], pad, 0)]) if pad else batch
+        out = jax.device_get(fn(jnp.asarray(padded)))
+        chunks.append({key: v[: batch.shape[0]] for key, v in out.items()})
+    return {
+        key: np.concatenate([c[key] for c in chunks]).reshape(lead + chunks[0][key].shape[1:])
+        for key in chunks[0]
+    }
+
+
+def _dataset(params: np.ndarray, derived: dict[str, np.ndarray]) -> dict:
+    """Variables with named dimensions for a posterior-like group (chain, draw, ...)."""
+    data = {"cs2": (("chain", "draw", "segment"), params)}
+    for key, v in derived.items():
+        if key == "pressure_mev_fm3":
+            data[key] = (("chain", "draw", "energy_density_mev_fm3"), v)
+        elif key == "radius_km":
+            data[key] = (("chain", "draw", "mass_msun"), v)
+        else:
+            data[key] = (("chain", "draw"), v)
+    return data
+
+
+class EoSPosterior:
+    """EoS posterior (or ensemble) draws with derived quantities, as an ArviZ DataTree.
+
+    Build one with :meth:`from_draws`; read it back with :meth:`load`.
+    """
+
+    def __init__(self, datatree: xr.DataTree):
+        if "posterior" not in datatree.children:
+            raise ValueError("an EoSPosterior needs a 'posterior' group")
+        self.datatree = datatree
+
+    @classmethod
+    def from_draws(
+        cls,
+        params: np.ndarray,
+        derived: dict[str, np.ndarray],
+        *,
+        sample_stats: dict[str, np.ndarray] | None = None,
+        log_likelihood: dict[str, np.ndarray] | None = None,
+        prior_params: np.ndarray | None = None,
+        prior_derived: dict[str, np.ndarray] | None = None,
+        observed_data: dict[str, np.ndarray] | None = None,
+        attrs: dict[str, str | float | int] | None = None,
+    ) -> EoSPosterior:
+        """Assemble from arrays shaped (chain, draw, ...)."""
+        coords = {
+            "energy_density_mev_fm3": ENERGY_DENSITY_GRID_MEV_FM3,
+            "mass_msun": MASS_GRID_MSUN,
+            "segment": np.arange(np.asarray(params).shape[-1]),
+        }
+        groups = {"posterior": xr.Dataset(_dataset(params, derived), coords=coords)}
+        if sample_stats:
+            groups["sample_stats"] = xr.Dataset(
+                {k: (("chain", "draw"), np.asarray(v)) for k, v in sample_stats.items()}
+            )
+        if log_likelihood:
+            groups["log_likelihood"] = xr.Dataset(
+                {k: (("chain", "draw"), np.asarray(v)) for k, v in log_likelihood.items()}
+            )
+        if prior_params is not None:
+            groups["prior"] = xr.Dataset(_dataset(prior_params, prior_derived or {}), coords=coords)
+        if observed_data:
+            groups["observed_data"] = xr.Dataset(
+                {k: ((f"{k}_dim",), np.asarray(v)) for k, v in observed_data.items()}
+            )
+        tree = xr.DataTree.from_dict(groups)
+        tree.attrs.update({k: v for k, v in (attrs or {}).items() if v is not None})
+        return cls(tree)
+
+    # --- access ---------------------------------------------------------------------------
+    @property
+    def posterior(self) -> xr.Dataset:
+        return self.datatree["posterior"].to_dataset()
+
+    def _values(self, quantity: str, group: str = "posterior") -> xr.DataArray:
+        ds = self.datatree[group].to_dataset()
+        if quantity not in ds:
+            raise KeyError(f"no quantity {quantity!r}; have {', '.join(ds.data_vars)}")
+        return ds[quantity].stack(sample=("chain", "draw"))
+
+    def band(self, quantity: str, prob: float = 0.68, group: str = "posterior"):
+        """Central ``prob`` interval (lo, hi) of a quantity, per grid point; NaN draws (e.g.
+        R(M) above the draw's M_max) are left out."""
+        if not 0 < prob < 1:
+            raise ValueError("prob must lie in (0, 1)")
+        v = self._values(quantity, group)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q = np.nanquantile(v.values, [(1 - prob) / 2, (1 + prob) / 2], axis=-1)
+        return q[0], q[1]
+
+    def median(self, quantity: str, group: str = "posterior"):
+        """Median per grid point (NaN draws left out)."""
+        v = self._values(quantity, group)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmedian(v.values, axis=-1)
+
+    def fraction_defined(self, quantity: str = "radius_km") -> np.ndarray:
+        """Fraction of draws where the quantity exists (e.g. the star is below M_max)."""
+        v = self._values(quantity)
+        return np.mean(np.isfinite(v.values), axis=-1)
+
+    # --- diagnostics ----------------------------------------------------------------------
+    def diagnostics(self) -> list[dict[str, float | str]]:
+        """R-hat, bulk and tail ESS per EoS parameter, plus divergences and E-BFMI."""
+        import arviz as az
+
+        post = xr.DataTree.from_dict(
+            {"posterior": self.datatree["posterior"].to_dataset()[["cs2"]]}
+        )
+        rhat = az.rhat(post)["posterior"]["cs2"].values
+        ess_bulk = az.ess(post, method="bulk")["posterior"]["cs2"].values
+        ess_tail = az.ess(post, method="tail")["posterior"]["cs2"].values
+        rows = [
+            {
+                "parameter": f"cs2[{i}]",
+                "r_hat": float(rhat[i]),
+                "ess_bulk": float(ess_bulk[i]),
+                "ess_tail": float(ess_tail[i]),
+            }
+            for i in range(rhat.shape[0])
+        ]
+        if "sample_stats" in self.datatree.children:
+            stats = self.datatree["sample_stats"].to_dataset()
+            if "diverging" in stats:
+                rows.append({"parameter": "divergences", "value": int(stats["diverging"].sum())})
+            if "energy" in stats:
+                bfmi = np.asarray(az.bfmi(self.datatree)["sample_stats"]["energy"].values)
+                rows.append({"parameter": "min E-BFMI", "value": float(bfmi.min())})
+        return rows
+
+    # --- files ----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the DataTree to a netCDF-4 file (h5netcdf engine), atomically."""
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            self.datatree.to_netcdf(tmp, engine="h5netcdf")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> EoSPosterior:
+        """Read a posterior written by :meth:`save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"posterior file not found: {path}")
+        try:
+            tree = xr.open_datatree(path, engine="h5netcdf").load()
+        except OSError as err:
+            raise ValueError(f"{path}: not a netCDF-4 posterior file ({err})") from None
+        return cls(tree)
+
+    def to_datatree(self) -> xr.DataTree:
+        """The underlying ArviZ 1.x DataTree."""
+        return self.datatree
+
+    def __repr__(self) -> str:
+        post = self.datatree["posterior"]
+        n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+        method = self.datatree.attrs.get("method", "?")
+        return f"EoSPosterior({method}: {n_chain} chains x {n_draw} draws)"
