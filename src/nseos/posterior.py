@@ -112,6 +112,13 @@ def _dataset(params: np.ndarray, derived: dict[str, np.ndarray]) -> dict:
     return data
 
 
+def _arviz_values(result, group: str, name: str) -> np.ndarray:
+    """A variable of an ArviZ 1.x diagnostic result (it returns the group's node when the
+    input has one group, the whole tree otherwise)."""
+    node = result[group] if group in getattr(result, "children", {}) else result
+    return np.asarray(node[name].values)
+
+
 class EoSPosterior:
     """EoS posterior (or ensemble) draws with derived quantities, as an ArviZ DataTree.
 
@@ -203,9 +210,9 @@ class EoSPosterior:
         post = xr.DataTree.from_dict(
             {"posterior": self.datatree["posterior"].to_dataset()[["cs2"]]}
         )
-        rhat = az.rhat(post)["posterior"]["cs2"].values
-        ess_bulk = az.ess(post, method="bulk")["posterior"]["cs2"].values
-        ess_tail = az.ess(post, method="tail")["posterior"]["cs2"].values
+        rhat = _arviz_values(az.rhat(post), "posterior", "cs2")
+        ess_bulk = _arviz_values(az.ess(post, method="bulk"), "posterior", "cs2")
+        ess_tail = _arviz_values(az.ess(post, method="tail"), "posterior", "cs2")
         rows = [
             {
                 "parameter": f"cs2[{i}]",
@@ -220,7 +227,7 @@ class EoSPosterior:
             if "diverging" in stats:
                 rows.append({"parameter": "divergences", "value": int(stats["diverging"].sum())})
             if "energy" in stats:
-                bfmi = np.asarray(az.bfmi(self.datatree)["sample_stats"]["energy"].values)
+                bfmi = _arviz_values(az.bfmi(self.datatree), "sample_stats", "energy")
                 rows.append({"parameter": "min E-BFMI", "value": float(bfmi.min())})
         return rows
 

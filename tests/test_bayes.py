@@ -1,0 +1,201 @@
+"""Bayesian estimator pieces: priors, samplers (NumPyro vs BlackJAX), EoSPosterior, checks."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+
+from nseos.bayes import (
+    BayesianEstimator,
+    BlackJAXNUTS,
+    ChiEFTBand,
+    ChiEFTConstrained,
+    LogUniformSoundSpeed,
+    NumPyroNUTS,
+    UniformSoundSpeed,
+)
+from nseos.bayes._estimator import _warn_if_unconverged
+from nseos.eos import SpeedOfSoundSegments
+from nseos.observations import MassRadiusGaussian, ObservationSet, PulsarMass
+from nseos.posterior import (
+    ENERGY_DENSITY_GRID_MEV_FM3,
+    MASS_GRID_MSUN,
+    ConvergenceWarning,
+    EoSPosterior,
+)
+
+SLY4_LIKE = jnp.array([0.0603, 0.1308, 0.2629, 0.4497, 0.6796])
+"""Secant c_s^2 of the SLy4 table across the five segments."""
+
+
+# --- priors -------------------------------------------------------------------------------------
+def test_uniform_and_log_uniform_priors():
+    x = np.asarray(UniformSoundSpeed().sample(jax.random.key(0), 20000, 5))
+    assert x.shape == (20000, 5) and x.min() >= 0.01 and x.max() <= 0.99
+    assert abs(x.mean() - 0.5) < 0.01
+    y = np.asarray(LogUniformSoundSpeed().sample(jax.random.key(1), 20000, 5))
+    assert y.min() >= 0.01 and y.max() <= 0.99
+    # Log-uniform on [0.01, 0.99]: the median is sqrt(0.01 * 0.99) = 0.0995.
+    assert abs(np.median(y) - np.sqrt(0.0099)) < 0.005
+    with pytest.raises(ValueError, match="delta"):
+        UniformSoundSpeed(delta=0.6)
+
+
+def test_chieft_band_accepts_sly4_and_penalises_stiff_low_density_matter():
+    prior = ChiEFTConstrained()
+    band = ChiEFTBand.koehn2025()
+    assert float(band.max_energy_density_mev_fm3) == pytest.approx(307.9, abs=0.5)  # eps(2 n0)
+    inside = float(prior.log_factor(SpeedOfSoundSegments(jnp.array([0.04, 0.06, 0.3, 0.5, 0.5]))))
+    # The SLy4 secant member runs just above the band's upper edge between 1.5 and 1.9 rho0
+    # (p = 15.6 against 14.8 MeV fm^-3 at eps = 287): mildly penalised.
+    edge = float(prior.log_factor(SpeedOfSoundSegments(SLY4_LIKE)))
+    stiff = float(prior.log_factor(SpeedOfSoundSegments(jnp.array([0.9, 0.9, 0.5, 0.5, 0.5]))))
+    assert inside > -0.01
+    assert -30.0 < edge < -1.0
+    assert stiff < -100.0
+    draws = prior.sample(jax.random.key(3), 200, 5, SpeedOfSoundSegments)
+    # The band caps the first segment's stiffness: far below the base prior's mean of 0.5.
+    assert float(jnp.mean(draws[:, 0])) < 0.3
+
+
+# --- samplers ------------------------------------------------------------------------------------
+def _beta_model():
+    numpyro.sample(
+        "cs2", dist.Beta(jnp.array([2.0, 5.0, 3.0]), jnp.array([5.0, 2.0, 3.0])).to_event(1)
+    )
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        NumPyroNUTS(warmup=300, draws=1000, chains=2, progress=False),
+        BlackJAXNUTS(warmup=300, draws=1000, chains=2, progress=False),
+    ],
+    ids=["numpyro", "blackjax"],
+)
+def test_both_backends_recover_a_known_posterior(sampler):
+    """Beta(a, b) marginals: mean a/(a+b); both backends agree with it (and so with each
+    other) within 4 Monte Carlo standard errors."""
+    result = sampler.run(_beta_model, jax.random.key(0))
+    x = result.samples["cs2"]
+    assert x.shape == (2, 1000, 3)
+    assert result.stats["diverging"].shape == (2, 1000)
+    a, b = np.array([2.0, 5.0, 3.0]), np.array([5.0, 2.0, 3.0])
+    mean, var = a / (a + b), a * b / ((a + b) ** 2 * (a + b + 1))
+    import arviz as az
+
+    ess = az.ess(x.astype(float))  # (3,) bulk ESS over chains and draws
+    mcse = np.sqrt(var / np.asarray(ess))
+    assert np.all(np.abs(x.mean(axis=(0, 1)) - mean) < 4 * mcse), (x.mean(axis=(0, 1)), mean)
+    assert int(result.stats["diverging"].sum()) == 0
+
+
+def test_sampler_settings_are_validated():
+    with pytest.raises(ValueError, match="draws"):
+        NumPyroNUTS(draws=0)
+    with pytest.raises(ValueError, match="target_accept"):
+        BlackJAXNUTS(target_accept=1.2)
+    with pytest.raises(ValueError, match="chain_method"):
+        NumPyroNUTS(chain_method="threads")
+
+
+# --- EoSPosterior --------------------------------------------------------------------------------
+def _synthetic_posterior(rng, chains=4, draws=500, shift=0.0):
+    params = rng.uniform(0.1, 0.9, (chains, draws, 5))
+    params[1] += shift
+    derived = {
+        "pressure_mev_fm3": rng.lognormal(
+            3.0, 0.3, (chains, draws, ENERGY_DENSITY_GRID_MEV_FM3.size)
+        ),
+        "radius_km": rng.normal(12.0, 0.5, (chains, draws, MASS_GRID_MSUN.size)),
+        "max_mass_msun": rng.normal(2.2, 0.1, (chains, draws)),
+        "radius_1p4_km": rng.normal(12.0, 0.5, (chains, draws)),
+        "lambda_1p4": rng.lognormal(6.0, 0.3, (chains, draws)),
+        "pressure_2rho0_mev_fm3": rng.normal(15.0, 2.0, (chains, draws)),
+        "pressure_3rho0_mev_fm3": rng.normal(50.0, 5.0, (chains, draws)),
+    }
+    derived["radius_km"][:, : draws // 4, -1] = np.nan  # above M_max for a quarter of draws
+    stats = {
+        "diverging": np.zeros((chains, draws), bool),
+        "energy": rng.normal(size=(chains, draws)),
+    }
+    return EoSPosterior.from_draws(
+        params,
+        derived,
+        sample_stats=stats,
+        log_likelihood={"A": rng.normal(size=(chains, draws))},
+        prior_params=rng.uniform(0.01, 0.99, (1, 100, 5)),
+        observed_data={"observation_name": np.array(["A"])},
+        attrs={"method": "synthetic"},
+    )
+
+
+def test_posterior_bands_round_trip_and_diagnostics(tmp_path):
+    rng = np.random.default_rng(0)
+    post = _synthetic_posterior(rng)
+    assert set(post.datatree.children) == {
+        "posterior",
+        "sample_stats",
+        "log_likelihood",
+        "prior",
+        "observed_data",
+    }
+    lo, hi = post.band("radius_1p4_km", 0.95)
+    values = post.posterior["radius_1p4_km"].values.ravel()
+    assert lo == pytest.approx(np.quantile(values, 0.025))
+    assert hi == pytest.approx(np.quantile(values, 0.975))
+    r_lo, r_hi = post.band("radius_km", 0.68)
+    assert r_lo.shape == MASS_GRID_MSUN.shape and np.all(np.isfinite(r_hi))
+    assert post.fraction_defined("radius_km")[-1] == pytest.approx(0.75)
+    assert post.median("max_mass_msun") == pytest.approx(2.2, abs=0.02)
+    rows = {r["parameter"]: r for r in post.diagnostics()}
+    assert rows["cs2[0]"]["r_hat"] < 1.01 and rows["cs2[0]"]["ess_bulk"] > 1000
+    assert rows["divergences"]["value"] == 0
+
+    path = post.save(tmp_path / "posterior.nc")
+    back = EoSPosterior.load(path)
+    np.testing.assert_array_equal(back.posterior["cs2"].values, post.posterior["cs2"].values)
+    assert back.datatree.attrs["method"] == "synthetic"
+    assert list(back.datatree["observed_data"]["observation_name"].values) == ["A"]
+    (tmp_path / "junk.nc").write_text("not netcdf")
+    with pytest.raises(ValueError, match="not a netCDF-4 posterior"):
+        EoSPosterior.load(tmp_path / "junk.nc")
+    with pytest.raises(FileNotFoundError):
+        EoSPosterior.load(tmp_path / "missing.nc")
+
+
+def test_unconverged_chains_warn_with_numbers():
+    rng = np.random.default_rng(1)
+    bad = _synthetic_posterior(rng, shift=0.5)  # one chain offset: R-hat >> 1.01
+    with pytest.warns(ConvergenceWarning, match=r"R-hat 1\.\d+ > 1.01.*Run longer"):
+        _warn_if_unconverged(bad, {})
+    good = _synthetic_posterior(rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_unconverged(good, {})
+
+
+# --- the estimator --------------------------------------------------------------------------------
+def test_estimator_rejects_empty_and_unreachable_data():
+    est = BayesianEstimator(sampler=NumPyroNUTS(warmup=1, draws=1, chains=1, progress=False))
+    with pytest.raises(ValueError, match="non-empty ObservationSet"):
+        est.fit(ObservationSet([]), key=jax.random.key(0))
+    impossible = ObservationSet(
+        [PulsarMass("too heavy", 4.5, 0.01), MassRadiusGaussian("ok", 1.4, 0.1, 12.0, 0.5)]
+    )
+    with pytest.raises(ValueError, match="no draw reaches: too heavy"):
+        est.fit(impossible, key=jax.random.key(0))
+
+
+@pytest.mark.slow
+def test_prior_predictive_bands_are_wide_and_physical():
+    est = BayesianEstimator(n_stars=50)
+    prior = est.prior_predictive(64, key=jax.random.key(0))
+    lo, hi = prior.band("radius_1p4_km", 0.95)
+    assert 9.0 < lo < 12.0 and 13.0 < hi < 17.0
+    p_lo, p_hi = prior.band("pressure_mev_fm3", 0.95)
+    assert np.all(p_hi > p_lo) and np.all(np.diff(prior.median("pressure_mev_fm3")) > 0)
