@@ -192,10 +192,23 @@ def test_estimator_rejects_empty_and_unreachable_data():
 
 
 @pytest.mark.slow
-def test_prior_predictive_bands_are_wide_and_physical():
-    est = BayesianEstimator(n_stars=50)
-    prior = est.prior_predictive(64, key=jax.random.key(0))
-    lo, hi = prior.band("radius_1p4_km", 0.95)
-    assert 9.0 < lo < 12.0 and 13.0 < hi < 17.0
-    p_lo, p_hi = prior.band("pressure_mev_fm3", 0.95)
-    assert np.all(p_hi > p_lo) and np.all(np.diff(prior.median("pressure_mev_fm3")) > 0)
+def test_prior_predictive_shows_what_each_prior_says():
+    """The uniform c_s^2 prior favours stiff matter (R(1.4) of 13-15 km, M_max > 2.4 M_sun for
+    95 % of draws); the log-uniform prior is far softer and wider."""
+    uniform = BayesianEstimator(n_stars=50).prior_predictive(64, key=jax.random.key(0))
+    log_uniform = BayesianEstimator(n_stars=50, prior=LogUniformSoundSpeed()).prior_predictive(
+        64, key=jax.random.key(0)
+    )
+    lo, hi = uniform.band("radius_1p4_km", 0.95)
+    assert 12.0 < lo < 14.0 and 14.0 < hi < 16.0
+    assert uniform.band("max_mass_msun", 0.95)[0] > 2.2
+    l_lo, l_hi = log_uniform.band("radius_1p4_km", 0.95)
+    assert l_lo < lo - 2.0 and l_hi - l_lo > 2 * (hi - lo)
+    assert log_uniform.median("max_mass_msun") < uniform.median("max_mass_msun") - 0.3
+    # Stars of 2 M_sun exist for every uniform draw but not for every log-uniform one.
+    i_2 = int(np.argmin(np.abs(MASS_GRID_MSUN - 2.0)))
+    assert uniform.fraction_defined()[i_2] == 1.0 > log_uniform.fraction_defined()[i_2]
+    p_lo, p_hi = uniform.band("pressure_mev_fm3", 0.95)
+    # At rho0 every member is SLy4 (zero width); above, the band opens.
+    assert p_hi[0] == pytest.approx(p_lo[0]) and np.all(p_hi[1:] > p_lo[1:])
+    assert np.all(np.diff(uniform.median("pressure_mev_fm3")) > 0)
