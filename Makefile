@@ -30,6 +30,8 @@ test-fast: $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/tov.py
+	$(PY) benchmarks/likelihood.py
+	$(PY) benchmarks/bayes.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests examples benchmarks
