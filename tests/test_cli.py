@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import write_csv
+from nseos.observations._files import CSV_COLUMNS
 
 jax.config.update("jax_enable_x64", True)
 
@@ -112,15 +113,7 @@ def test_observations_catalog_table_plot_and_likelihood(tmp_path):
 
 
 def test_observations_file_and_errors(tmp_path):
-    header = [
-        "name",
-        "kind",
-        "mass_msun",
-        "mass_sigma_msun",
-        "radius_km",
-        "radius_sigma_km",
-        "correlation",
-    ]
+    header = list(CSV_COLUMNS)
     good = write_csv(tmp_path / "obs.csv", header, [["A", "mass_radius", 1.4, 0.1, 12, 1, 0.3]])
     res = run("observations", str(good), "--plot", str(tmp_path / "c.png"))
     assert res.returncode == 0, res.stderr

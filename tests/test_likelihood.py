@@ -1,5 +1,7 @@
 """Likelihood blocks: brute-force integrals, convergence, KDE accuracy, gradients, failures."""
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -38,8 +40,17 @@ def sly4_curve(sly4_table):
     return curve_jit(sly4_table)
 
 
-def _brute_force_branch(eos):
-    """8001 stars solved directly (no sequence interpolation) along the stable branch."""
+def _eos(name):
+    from nseos.eos import sly4
+
+    return sly4() if name == "SLy4" else SOS
+
+
+@functools.cache
+def _brute_force_branch(eos_name):
+    """8001 stars solved directly (no sequence interpolation) along the stable branch;
+    cached per EoS name, so the parametrised tests share one set of solves."""
+    eos = _eos(eos_name)
     curve = curve_jit(eos)
     t = np.linspace(
         np.log(float(curve.central_pressure_mev_fm3[0])),
@@ -63,16 +74,18 @@ def _brute_force_marginal(obs, branch, prior_lo, prior_hi):
 
 @pytest.mark.parametrize("obs", [J0030_LIKE, NARROW], ids=["gaussian_mr", "narrow_pulsar"])
 @pytest.mark.parametrize("eos_name", ["SLy4", "sound_speed"])
-def test_marginal_matches_brute_force_integral(obs, eos_name, sly4_table):
-    eos = sly4_table if eos_name == "SLy4" else SOS
+def test_marginal_matches_brute_force_integral(obs, eos_name):
+    eos = _eos(eos_name)
     curve = curve_jit(eos)
     got = float(Likelihood(ObservationSet([obs])).from_curve(curve, eos).total)
-    want = _brute_force_marginal(obs, _brute_force_branch(eos), 1.0, float(curve.max_mass_msun))
+    want = _brute_force_marginal(
+        obs, _brute_force_branch(eos_name), 1.0, float(curve.max_mass_msun)
+    )
     assert abs(got - want) < 1e-4, (got, want)
 
 
 def test_marginal_converges_as_the_sequence_is_refined():
-    branch = _brute_force_branch(SOS)
+    branch = _brute_force_branch("sound_speed")
     like = Likelihood(ObservationSet([J0030_LIKE]))
     errors = []
     for n in (25, 100, 400):

@@ -23,17 +23,10 @@ from nseos.observations import (
     load,
     mock_observations,
 )
+from nseos.observations._files import CSV_COLUMNS
 from nseos.tov import solve_at_mass
 
-HEADER = [
-    "name",
-    "kind",
-    "mass_msun",
-    "mass_sigma_msun",
-    "radius_km",
-    "radius_sigma_km",
-    "correlation",
-]
+HEADER = list(CSV_COLUMNS)
 
 
 # --- construction and validation -----------------------------------------------------------------
@@ -333,6 +326,7 @@ def test_mock_data_is_reproducible_and_vectorises_over_eos(sos_curve):
     assert bool(mocks.valid[1]) == bool(curves.max_mass_msun[1] > 1.0)
     s = a.to_observation_set()
     assert len(s) == 14 and s[0].mass_msun == pytest.approx(float(a.mass_msun[0]))
-    assert a.features().shape == (14, 4)
+    np.testing.assert_array_equal(a.features()[:, 0], a.mass_msun)
+    np.testing.assert_array_equal(a.features()[:, 3], a.radius_sigma_km)
     heavy = mock_observations(sos_curve, jax.random.key(1), mass_distribution=UniformMass(1.8))
     assert float(heavy.true_mass_msun.min()) >= 1.8

@@ -52,6 +52,13 @@ def _load_eos(args):
         raise CLIError(str(err).strip("'\"")) from None
 
 
+def _save_plot(fig, path: Path) -> list[str]:
+    """Save a figure to the file a --plot option names (format from its suffix, PNG if none)."""
+    from .plots import save_figure
+
+    return save_figure(fig, path.with_suffix(""), formats=(path.suffix.lstrip(".") or "png",))
+
+
 def _curve_summary(curve) -> dict:
     import numpy as np
 
@@ -108,12 +115,12 @@ def cmd_tov(args) -> int:
             writer.writerow([f"{v:.10g}" for v in row])
         write_text_atomic(args.out, buf.getvalue())
     if args.plot:
-        from .plots import mass_radius_figure, save_figure
+        from .plots import mass_radius_figure
 
         label = getattr(eos, "name", args.eos or "EoS")
         path = Path(args.plot)
         fig = mass_radius_figure([(label, curve)])
-        save_figure(fig, path.with_suffix(""), formats=(path.suffix.lstrip(".") or "png",))
+        _save_plot(fig, path)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -188,11 +195,7 @@ def cmd_observations(args) -> int:
             write_text_atomic(out / "observations.txt", obs.table() + "\n")
             print(f"wrote {', '.join(written)}, {out / 'observations.txt'}")
         else:
-            path = Path(args.plot)
-            written = save_figure(
-                fig, path.with_suffix(""), formats=(path.suffix.lstrip(".") or "png",)
-            )
-            print(f"wrote {', '.join(written)}")
+            print(f"wrote {', '.join(_save_plot(fig, Path(args.plot)))}")
     return EXIT_OK
 
 

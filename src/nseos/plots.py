@@ -171,7 +171,7 @@ def observations_figure(observations, curves: Sequence[tuple[str, MassRadiusCurv
     if has_mr:
         _mass_radius_panel(axes[0, 0], plt, observations, curves)
     for ax_b, obs in zip(axes[0, int(has_mr) :], binaries, strict=True):
-        mc = float(np.median(obs._coordinates()[:, 0]))
+        mc = float(np.median(obs.coordinates()[:, 0]))
         q = np.linspace(0.4, 1.0, 160)
         lt = np.linspace(0.0, 2500.0, 200)
         qq, ll = np.meshgrid(q, lt)

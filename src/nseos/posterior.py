@@ -68,6 +68,13 @@ def _derived_one(eos: AbstractEOS, n_stars: int, method: RK4) -> dict[str, jax.A
     }
 
 
+@eqx.filter_jit
+def _derived_batch(make_eos, params, n_stars: int, method: RK4):
+    """One compiled batch per (EoS family, n_stars, method): jitted once at module level so
+    that repeated calls (posterior, then prior draws) reuse the compilation."""
+    return jax.vmap(lambda x: _derived_one(make_eos(x), n_stars, method))(params)
+
+
 def derived_quantities(
     make_eos: Callable[[jax.Array], AbstractEOS],
     params: np.ndarray,
@@ -80,7 +87,6 @@ def derived_quantities(
     params = np.asarray(params)
     lead, k = params.shape[:-1], params.shape[-1]
     flat = params.reshape(-1, k)
-    fn = eqx.filter_jit(jax.vmap(lambda x: _derived_one(make_eos(x), n_stars, method)))
     chunks = []
     starts = range(0, flat.shape[0], _DERIVED_BATCH)
     if progress:
@@ -91,7 +97,7 @@ def derived_quantities(
         batch = flat[i : i + _DERIVED_BATCH]
         pad = _DERIVED_BATCH - batch.shape[0]
         padded = np.concatenate([batch, np.repeat(batch[-1:], pad, 0)]) if pad else batch
-        out = jax.device_get(fn(jnp.asarray(padded)))
+        out = jax.device_get(_derived_batch(make_eos, jnp.asarray(padded), n_stars, method))
         chunks.append({key: v[: batch.shape[0]] for key, v in out.items()})
     return {
         key: np.concatenate([c[key] for c in chunks]).reshape(lead + chunks[0][key].shape[1:])

@@ -36,7 +36,12 @@ from jax.scipy.special import logsumexp
 from .._typing import Array, Float, Int
 from ..eos import DEFAULT_CAUSALITY_TOLERANCE, AbstractEOS
 from ..tov import RK4, MassRadiusCurve, SolveStatus, mass_radius_curve
-from ._base import AbstractBinaryObservation, AbstractStarObservation, component_masses
+from ._base import (
+    AbstractBinaryObservation,
+    AbstractStarObservation,
+    chirp_mass,
+    component_masses,
+)
 from ._priors import AbstractMassPrior, UniformMass
 from ._set import ObservationSet
 
@@ -253,7 +258,7 @@ class Likelihood(eqx.Module):
             r, lam = curve.radius_and_lambda_at(safe)
             log_p = jnp.sum(self.mass_prior.log_density(safe, curve.max_mass_msun))
             if k == 2:
-                mc = (safe[0] * safe[1]) ** 0.6 / (safe[0] + safe[1]) ** 0.2
+                mc = chirp_mass(safe[0], safe[1])
                 ordered = safe[0] >= safe[1]
                 on_branch = on_branch & ordered
                 q = jnp.where(ordered, safe[1] / safe[0], 1.0)

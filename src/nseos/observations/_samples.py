@@ -265,13 +265,14 @@ class TidalDeformability(AbstractBinaryObservation):
         # q = m2/m1 <= 1 is a hard edge where such posteriors often peak; a plain KDE would
         # halve the density there. Reflecting the samples about q = 1 removes that bias
         # (the likelihood is only evaluated at q <= 1; the factor 2 is a constant).
-        x = self._coordinates()
+        x = self.coordinates()
         mirrored = x.copy()
         mirrored[:, 1] = 2.0 - mirrored[:, 1]
         w = np.ones(x.shape[0]) if weights is None else weights
         self.kde = fit_gridded_kde(np.concatenate([x, mirrored]), np.concatenate([w, w]))
 
-    def _coordinates(self) -> np.ndarray:
+    def coordinates(self) -> np.ndarray:
+        """The samples in the likelihood's coordinates: (chirp mass, q, Lambda-tilde)."""
         c = self.samples
         m1, m2 = c["m1_msun"], c["m2_msun"]
         return np.stack(
@@ -283,7 +284,7 @@ class TidalDeformability(AbstractBinaryObservation):
         return "tidal"
 
     def summary(self) -> dict[str, float | str]:
-        x = self._coordinates()
+        x = self.coordinates()
         return {
             "chirp_mass_msun": float(np.median(x[:, 0])),
             "mass_ratio": float(np.median(x[:, 1])),
@@ -299,7 +300,7 @@ class TidalDeformability(AbstractBinaryObservation):
         return self.kde(jnp.stack([mc, q, lambda_tilde(m1, m2, l1, l2)], axis=-1))
 
     def _support(self, column: int) -> tuple[float, float]:
-        x = self._coordinates()[:, column]
+        x = self.coordinates()[:, column]
         pad = _SUPPORT_BANDWIDTHS * self.kde.bandwidth * float(np.std(x))
         return float(x.min()) - pad, float(x.max()) + pad
 

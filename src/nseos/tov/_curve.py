@@ -142,21 +142,6 @@ class MassRadiusCurve(eqx.Module):
         s = jnp.clip((t - nodes[k]) / (nodes[k + 1] - nodes[k]), 0.0, 1.0)
         return self._branch_point(k, s)
 
-    def branch_segments(self) -> tuple[Float[Array, " n"], Float[Array, " n"], Bool[Array, " n"]]:
-        """(start, end, valid) in ln p_c of the n_stars segments of the stable branch; the
-        segments past the maximum mass are padding (``valid`` False, zero length)."""
-        nodes = self.branch_log_pressure
-        k = jnp.arange(nodes.shape[0] - 1)
-        valid = k < self.branch_last
-        return nodes[:-1], jnp.where(valid, nodes[1:], nodes[:-1]), valid
-
-    def along_segments(self, s: Float[Array, "n m"]) -> BranchPoint:
-        """Stars at local coordinates ``s`` in [0, 1] of each segment (row k of ``s`` belongs
-        to segment k of :meth:`branch_segments`): quadrature aligned with the sequence's
-        nodes, where the interpolant is a smooth cubic."""
-        k = jnp.minimum(jnp.arange(s.shape[0]), self.branch_last - 1)[:, None]
-        return self._branch_point(jnp.broadcast_to(k, s.shape), s)
-
     def _branch_point(self, k, s) -> BranchPoint:
         nodes, last = self.branch_log_pressure, self.branch_last
         dt = nodes[k + 1] - nodes[k]
