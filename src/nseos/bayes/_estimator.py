@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 import warnings
 
 import equinox as eqx
@@ -12,6 +11,7 @@ import numpy as np
 import numpyro
 
 from ..eos import SpeedOfSoundSegments
+from ..estimator import AbstractEstimator
 from ..observations import (
     AbstractMassPrior,
     Likelihood,
@@ -32,14 +32,6 @@ ESS_BULK_MIN = 400
 """... and a bulk effective sample size of at least 400 (the same paper's recommendation)."""
 _REACHABILITY_DRAWS = 64
 """Prior draws evaluated before sampling to check that the data are reachable at all."""
-
-
-class AbstractEstimator(eqx.Module):
-    """Observations in, EoS posterior out: the interface both estimators share."""
-
-    @abc.abstractmethod
-    def fit(self, observations: ObservationSet, *, key: jax.Array) -> EoSPosterior:
-        """Infer the EoS from the observations."""
 
 
 class BayesianEstimator(AbstractEstimator):

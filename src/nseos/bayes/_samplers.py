@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -34,7 +35,7 @@ class AbstractSampler(eqx.Module):
 
 
 class NumPyroNUTS(AbstractSampler):
-    """NumPyro's NUTS with window adaptation of step size and a diagonal mass matrix.
+    """NumPyro's NUTS with window adaptation of the step size and the mass matrix.
 
     Parameters
     ----------
@@ -43,9 +44,16 @@ class NumPyroNUTS(AbstractSampler):
         Target acceptance probability of the step-size adaptation.
     max_tree_depth : int
         At most 2^max_tree_depth leapfrog steps per draw.
-    chain_method : {"vectorized", "parallel", "sequential"}
-        "vectorized" runs the chains in lockstep under vmap (one device); "parallel" maps
-        them over devices (set ``numpyro.set_host_device_count`` before importing JAX).
+    dense_mass : bool
+        Adapt a dense mass matrix (the default: with five parameters it costs nothing and
+        absorbs the correlations between neighbouring c_s^2 segments) or a diagonal one.
+    chain_method : {"parallel", "sequential", "vectorized"}
+        "parallel" (default) spreads the chains over the available JAX devices, in rounds
+        when there are more chains than devices, reusing one compiled sampler. On a CPU, make
+        its cores visible as devices before JAX starts (``nseos`` CLI and benchmarks do this;
+        in a script call ``numpyro.set_host_device_count(os.cpu_count())`` first).
+        "vectorized" runs all chains in lockstep under vmap on one device: on CPUs it is
+        slower than sequential chains, because a TOV solve is compute-bound.
     progress : bool
         Show progress bars.
     """
@@ -55,7 +63,8 @@ class NumPyroNUTS(AbstractSampler):
     chains: int = 4
     target_accept: float = 0.8
     max_tree_depth: int = 10
-    chain_method: str = eqx.field(static=True, default="vectorized")
+    dense_mass: bool = eqx.field(static=True, default=True)
+    chain_method: str = eqx.field(static=True, default="parallel")
     progress: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
@@ -70,25 +79,40 @@ class NumPyroNUTS(AbstractSampler):
             model,
             target_accept_prob=self.target_accept,
             max_tree_depth=self.max_tree_depth,
+            dense_mass=self.dense_mass,
         )
+        per_round = self.chains
+        if self.chain_method == "parallel":
+            per_round = max(1, min(self.chains, jax.local_device_count()))
+        rounds = -(-self.chains // per_round)
         mcmc = MCMC(
             kernel,
             num_warmup=self.warmup,
             num_samples=self.draws,
-            num_chains=self.chains,
-            chain_method=self.chain_method,
+            num_chains=per_round,
+            chain_method=self.chain_method if per_round > 1 else "sequential",
             progress_bar=self.progress,
         )
-        mcmc.run(key, extra_fields=("diverging", "energy", "num_steps", "accept_prob"))
-        samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-        extra = mcmc.get_extra_fields(group_by_chain=True)
-        n_steps = np.asarray(extra["num_steps"])
+        samples, extra = [], []
+        for k in jax.random.split(key, rounds):
+            mcmc.run(k, extra_fields=("diverging", "energy", "num_steps", "accept_prob"))
+            samples.append(mcmc.get_samples(group_by_chain=True))
+            extra.append(mcmc.get_extra_fields(group_by_chain=True))
+
+        def gather(parts):
+            return {
+                name: np.concatenate([np.asarray(p[name]) for p in parts])[: self.chains]
+                for name in parts[0]
+            }
+
+        samples, extra = gather(samples), gather(extra)
+        n_steps = extra["num_steps"]
         stats = {
-            "diverging": np.asarray(extra["diverging"]),
-            "energy": np.asarray(extra["energy"]),
+            "diverging": extra["diverging"],
+            "energy": extra["energy"],
             "n_steps": n_steps,
             "tree_depth": np.floor(np.log2(np.maximum(n_steps, 1))).astype(int),
-            "acceptance_rate": np.asarray(extra["accept_prob"]),
+            "acceptance_rate": extra["accept_prob"],
         }
         return SamplerResult(samples, stats)
 
@@ -98,7 +122,8 @@ class BlackJAXNUTS(AbstractSampler):
     on the unconstrained space, BlackJAX's window adaptation tunes each chain, and the draws
     are mapped back to the constrained space with NumPyro's ``postprocess_fn``.
 
-    Parameters are those of :class:`NumPyroNUTS`; chains are vectorised.
+    Parameters are those of :class:`NumPyroNUTS`. Chains are spread over the available JAX
+    devices with ``pmap`` (in rounds when there are more chains than devices).
     """
 
     warmup: int = 1000
@@ -106,6 +131,7 @@ class BlackJAXNUTS(AbstractSampler):
     chains: int = 4
     target_accept: float = 0.8
     max_tree_depth: int = 10
+    dense_mass: bool = eqx.field(static=True, default=True)
     progress: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
@@ -115,7 +141,7 @@ class BlackJAXNUTS(AbstractSampler):
         import blackjax
         from numpyro.infer.util import initialize_model
 
-        k_init, k_warm, k_draw = jax.random.split(key, 3)
+        k_init, k_chains = jax.random.split(key)
         init_keys = jax.random.split(k_init, self.chains)
         info = initialize_model(init_keys, model, dynamic_args=False)
         potential_fn, postprocess_fn = info.potential_fn, info.postprocess_fn
@@ -127,19 +153,14 @@ class BlackJAXNUTS(AbstractSampler):
         adaptation = blackjax.window_adaptation(
             blackjax.nuts,
             logdensity,
+            is_mass_matrix_diagonal=not self.dense_mass,
             target_acceptance_rate=self.target_accept,
             max_num_doublings=self.max_tree_depth,
         )
 
-        def warm(k, z):
-            (state, params), _ = adaptation.run(k, z, num_steps=self.warmup)
-            return state, params
-
-        if self.progress:
-            print(f"BlackJAX NUTS: warm-up of {self.chains} chains x {self.warmup} steps ...")
-        states, params = jax.jit(jax.vmap(warm))(jax.random.split(k_warm, self.chains), positions)
-
-        def one_chain(k, state, p):
+        def one_chain(k, z):
+            k_warm, k_draw = jax.random.split(k)
+            (state, p), _ = adaptation.run(k_warm, z, num_steps=self.warmup)
             step = blackjax.nuts(
                 logdensity,
                 step_size=p["step_size"],
@@ -158,14 +179,31 @@ class BlackJAXNUTS(AbstractSampler):
                     inf.num_trajectory_expansions,
                 )
 
-            _, out = jax.lax.scan(body, state, jax.random.split(k, self.draws))
+            _, out = jax.lax.scan(body, state, jax.random.split(k_draw, self.draws))
             return out
 
-        if self.progress:
-            print(f"BlackJAX NUTS: sampling {self.chains} chains x {self.draws} draws ...")
-        pos, div, energy, n_steps, acc, depth = jax.jit(jax.vmap(one_chain))(
-            jax.random.split(k_draw, self.chains), states, params
-        )
+        per_round = max(1, min(self.chains, jax.local_device_count()))
+        run_round = jax.pmap(one_chain) if per_round > 1 else jax.jit(jax.vmap(one_chain))
+        keys = jax.random.split(k_chains, self.chains)
+        outs = []
+        for start in range(0, self.chains, per_round):
+            stop = min(start + per_round, self.chains)
+            if self.progress:
+                print(
+                    f"BlackJAX NUTS: chains {start + 1}-{stop} of {self.chains}, "
+                    f"{self.warmup} warm-up + {self.draws} draws ...",
+                    flush=True,
+                )
+            z = jax.tree.map(lambda a, start=start, stop=stop: a[start:stop], positions)
+            if stop - start < per_round:  # a short last round: pad, then drop the padding
+                pad = per_round - (stop - start)
+                z = jax.tree.map(lambda a, pad=pad: jnp.concatenate([a, a[:pad]]), z)
+                ks = jnp.concatenate([keys[start:stop], keys[:pad]])
+            else:
+                ks = keys[start:stop]
+            out = run_round(ks, z)
+            outs.append(jax.tree.map(lambda a, n=stop - start: np.asarray(a)[:n], out))
+        pos, div, energy, n_steps, acc, depth = jax.tree.map(lambda *a: np.concatenate(a), *outs)
         constrained = jax.jit(jax.vmap(jax.vmap(postprocess_fn)))(pos)
         samples = {k: np.asarray(v) for k, v in constrained.items()}
         stats = {
