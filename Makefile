@@ -32,6 +32,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/tov.py
 	$(PY) benchmarks/likelihood.py
 	$(PY) benchmarks/bayes.py
+	$(PY) benchmarks/replica.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests examples benchmarks

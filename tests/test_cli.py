@@ -124,3 +124,22 @@ def test_observations_file_and_errors(tmp_path):
     assert res.stderr.count("\n") == 1 and "row 2: mass_sigma_msun = -0.1" in res.stderr
     res = run("observations", "no_such_catalog")
     assert res.returncode == 1 and "neither an observation file nor a catalog" in res.stderr
+
+
+def test_validate_trains_reports_and_reloads(tmp_path):
+    out = tmp_path / "val"
+    small = ("--n-eos", "24", "--n-sets", "4", "--n-s", "2", "--models", "2", "--epochs", "2")
+    res = run("validate", "--method", "replica", *small, "--n-val", "8", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    rows = json.loads((out / "validation.json").read_text())
+    assert rows[0]["regularisation"] == "replicas" and len(rows[0]["rms_km"]) == 7
+    assert all(0.0 < r < 5.0 for r in rows[0]["rms_km"])
+    assert "published" in (out / "validation.md").read_text()
+    assert (out / "validation.png").stat().st_size > 0
+    again = run(
+        "validate", "--model", str(out / "model-replicas-mlp"), "--n-val", "8", "--out", str(out)
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "validation.json").read_text())[0]["rms_km"] == rows[0]["rms_km"]
+    bad = run("validate", "--model", str(tmp_path), "--out", str(out))
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "model.json" in bad.stderr

@@ -6,6 +6,9 @@ The package reads like the physics, bottom-up:
 * :mod:`nseos.eos`: equations of state (tables, piecewise polytropes, the speed-of-sound
   segments of Fujimoto, Fukushima and Murase);
 * :mod:`nseos.tov`: the differentiable TOV + tidal solver and mass-radius sequences;
+* :mod:`nseos.observations`, :mod:`nseos.catalogs`: data, mock catalogues, likelihoods;
+* :mod:`nseos.bayes`, :mod:`nseos.replica`: the two estimators, sharing
+  :class:`nseos.estimator.AbstractEstimator` and returning :class:`nseos.posterior.EoSPosterior`;
 * :mod:`nseos.cli`: the ``nseos`` command.
 
 nseos needs float64. It never switches JAX to 64-bit behind your back: call

@@ -1,7 +1,8 @@
 """The ``nseos`` command line.
 
 ``nseos tov`` solves the TOV equations for one EoS; ``nseos observations`` shows data sets
-(table, contours, an EoS's likelihood); ``nseos demo`` is the main job (for now
+(table, contours, an EoS's likelihood); ``nseos validate`` trains (or loads) NN-replica
+ensembles and reports the original RMS radius table; ``nseos demo`` is the main job (for now
 the TOV demo: reference EoS, their M-R and Lambda curves, a table and a figure).
 
 Exit codes: 0 success, 1 bad input or a failed solve (one-line message on stderr, no
@@ -248,6 +249,128 @@ def cmd_demo(args) -> int:
     return EXIT_OK
 
 
+_REGULARISATIONS = ("replicas", "none", "parameter-noise", "dropout")
+
+
+def _regularisation(name: str, n_s: int):
+    from .replica import DataReplicas, Dropout, NoRegularisation, ParameterNoise
+
+    return {
+        "replicas": lambda: DataReplicas(n_s),
+        "none": NoRegularisation,
+        "parameter-noise": lambda: ParameterNoise(0.05, "first"),
+        "dropout": lambda: Dropout(0.1),
+    }[name]()
+
+
+def cmd_validate(args) -> int:
+    """Train (or load) replica ensembles and run the original validation protocol."""
+    _enable_x64()
+    import jax
+    import numpy as np
+
+    from ._io import write_text_atomic
+    from .replica import (
+        MLP,
+        PUBLISHED_RMS_KM,
+        DeepSets,
+        ReplicaEstimator,
+        TrainingConfig,
+        TrainSettings,
+        generate_training_data,
+        validate,
+    )
+
+    out = Path(args.out)
+    key = jax.random.key(args.seed)
+    k_data, k_train, k_val = jax.random.split(key, 3)
+    modes = _REGULARISATIONS if args.regularisation == "all" else (args.regularisation,)
+    results = {}
+    if args.model:
+        try:
+            est = ReplicaEstimator.load(args.model)
+        except (OSError, ValueError) as err:
+            raise CLIError(str(err)) from None
+        results[est.regularisation.name] = (est, None)
+    else:
+        config = TrainingConfig(n_eos=args.n_eos, n_sets=args.n_sets)
+        data = generate_training_data(config, k_data, cache_dir=args.cache, progress=True)
+        print(f"training data: {data.n_eos} EoS accepted, {data.n_rejected} rejected")
+        for mode in modes:
+            reg = _regularisation(mode, args.n_s)
+            # Equal budgets: an epoch of a mode without replicas is n_s times shorter, so it
+            # gets n_s times more epochs (and patience), i.e. the same number of steps.
+            scale = max(1, args.n_s // reg.copies)
+            settings = TrainSettings(
+                epochs=args.epochs * scale,
+                batch_size=args.batch_size,
+                patience=args.patience * scale,
+            )
+            est = ReplicaEstimator(
+                training=config,
+                architecture=MLP() if args.architecture == "mlp" else DeepSets(),
+                regularisation=reg,
+                settings=settings,
+                n_models=args.models,
+            )
+            t = time.perf_counter()
+            est = est.train(k_train, data=data, progress=True)
+            elapsed = time.perf_counter() - t
+            est.save(out / f"model-{mode}-{args.architecture}")
+            results[mode] = (est, elapsed)
+    rows, text = [], []
+    for mode, (est, elapsed) in results.items():
+        res = validate(est, k_val, n_eos=args.n_val, progress=True)
+        clean = validate(est, k_val, n_eos=args.n_val, noise=False)
+        timing = "" if elapsed is None else f" (trained in {elapsed:.0f} s)"
+        block = (
+            f"noisy catalogues (the protocol):\n{res.table()}\n\n"
+            f"noise-free catalogues (regression error only):\n{clean.table()}"
+        )
+        text.append(f"## {mode}{timing}\n\n```\n{block}\n```\n")
+        print(f"{mode}{timing}\n{block}")
+        rows.append(
+            {
+                "regularisation": mode,
+                "train_seconds": elapsed,
+                "masses_msun": res.masses_msun.tolist(),
+                "rms_km": res.rms_km.tolist(),
+                "rms_noise_free_km": clean.rms_km.tolist(),
+                "n_defined": res.n_defined.tolist(),
+                "published_rms_km": PUBLISHED_RMS_KM.tolist(),
+                "n_validation_eos": res.n_eos,
+                "epochs_run": int(est.history.train_loss.shape[0]) if est.history else None,
+            }
+        )
+    write_text_atomic(out / "validation.md", "\n".join(text))
+    write_text_atomic(out / "validation.json", json.dumps(rows, indent=1))
+    written = _save_plot(_validation_figure(rows), out / "validation.png")
+    print(f"wrote {out / 'validation.md'}, {out / 'validation.json'}, {', '.join(written)}")
+    if not all(np.all(np.isfinite(r["rms_km"])) for r in rows):
+        raise CLIError("validation produced undefined RMS values (see validation.json)")
+    return EXIT_OK
+
+
+def _validation_figure(rows):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .replica import PUBLISHED_RMS_KM, VALIDATION_MASSES_MSUN
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot(VALIDATION_MASSES_MSUN, PUBLISHED_RMS_KM, "k--o", label="published (1711.06748)")
+    for r in rows:
+        ax.plot(r["masses_msun"], r["rms_km"], "-o", label=r["regularisation"])
+    ax.set_xlabel("M [M$_\\odot$]")
+    ax.set_ylabel("RMS of R$_{inferred}$ - R$_{true}$ [km]")
+    ax.set_ylim(bottom=0)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nseos", description="Neutron-star equation-of-state toolkit (JAX)."
@@ -303,6 +426,41 @@ def build_parser() -> argparse.ArgumentParser:
     obs.add_argument("--out", metavar="DIR", help="write observations.png/.pdf and a table to DIR")
     obs.add_argument("--eos", help="a bundled EoS whose likelihood to evaluate (e.g. SLy4)")
     obs.set_defaults(func=cmd_observations)
+
+    val = sub.add_parser(
+        "validate",
+        help="run an estimator's validation protocol on mock data",
+        description="Train NN-replica ensembles (or load one) and report the RMS radius error "
+        "at M = 0.6 ... 1.8 M_sun over held-out mock EoS, next to the published values of "
+        "arXiv:1711.06748. Writes validation.md, validation.json, validation.png and the "
+        "trained models to --out.",
+    )
+    val.add_argument("--method", choices=["replica"], default="replica")
+    val.add_argument("--model", metavar="DIR", help="a saved ensemble to validate (no training)")
+    val.add_argument("--regularisation", choices=[*_REGULARISATIONS, "all"], default="replicas")
+    val.add_argument(
+        "--architecture",
+        choices=["mlp", "deepsets"],
+        default="mlp",
+        help="the original 60-40-40 MLP or the permutation-invariant DeepSets network",
+    )
+    val.add_argument("--n-eos", type=int, default=500, help="training EoS")
+    val.add_argument("--n-sets", type=int, default=100, help="catalogues per training EoS")
+    val.add_argument("--n-s", type=int, default=100, help="noise replicas per catalogue")
+    val.add_argument("--models", type=int, default=10, help="ensemble members")
+    val.add_argument(
+        "--epochs",
+        type=int,
+        default=10,
+        help="epochs of n_s replicas each (modes without replicas get n_s times more)",
+    )
+    val.add_argument("--batch-size", type=int, default=2000)
+    val.add_argument("--patience", type=int, default=3)
+    val.add_argument("--n-val", type=int, default=200, help="held-out validation EoS")
+    val.add_argument("--cache", metavar="DIR", default=None, help="training-data cache")
+    val.add_argument("--seed", type=int, default=0)
+    val.add_argument("--out", default="results/validation", help="output directory")
+    val.set_defaults(func=cmd_validate)
 
     demo = sub.add_parser("demo", help="run the main demo job")
     demo.add_argument("--out", default="results/demo", help="output directory")

@@ -45,8 +45,8 @@ class NumPyroNUTS(AbstractSampler):
     max_tree_depth : int
         At most 2^max_tree_depth leapfrog steps per draw.
     dense_mass : bool
-        Adapt a dense mass matrix (the default: with five parameters it costs nothing and
-        absorbs the correlations between neighbouring c_s^2 segments) or a diagonal one.
+        Adapt a dense mass matrix instead of a diagonal one (default False: on
+        ``catalogs.modern()`` it did not reduce the leapfrog steps per draw, 13.1 vs 12.6).
     chain_method : {"parallel", "sequential", "vectorized"}
         "parallel" (default) spreads the chains over the available JAX devices, in rounds
         when there are more chains than devices, reusing one compiled sampler. On a CPU, make
@@ -63,7 +63,7 @@ class NumPyroNUTS(AbstractSampler):
     chains: int = 4
     target_accept: float = 0.8
     max_tree_depth: int = 10
-    dense_mass: bool = eqx.field(static=True, default=True)
+    dense_mass: bool = eqx.field(static=True, default=False)
     chain_method: str = eqx.field(static=True, default="parallel")
     progress: bool = eqx.field(static=True, default=True)
 
@@ -131,7 +131,7 @@ class BlackJAXNUTS(AbstractSampler):
     chains: int = 4
     target_accept: float = 0.8
     max_tree_depth: int = 10
-    dense_mass: bool = eqx.field(static=True, default=True)
+    dense_mass: bool = eqx.field(static=True, default=False)
     progress: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):

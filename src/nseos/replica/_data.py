@@ -191,7 +191,7 @@ def generate_training_data(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.n_eos, desc="training EoS", unit="EoS")
+        bar = tqdm(total=config.n_eos, desc="mock EoS", unit="EoS")
     accepted: list[dict] = []
     n_accepted = n_rejected = 0
     round_key = key

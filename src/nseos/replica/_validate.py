@@ -68,9 +68,14 @@ def validate(
     *,
     n_eos: int = 200,
     masses_msun=VALIDATION_MASSES_MSUN,
+    noise: bool = True,
     progress: bool = False,
 ) -> ValidationResult:
-    """Run the validation protocol on ``n_eos`` held-out EoS."""
+    """Run the validation protocol on ``n_eos`` held-out EoS.
+
+    ``noise=False`` feeds the catalogues' true (M, R) (with their sigmas) instead of noisy
+    observations: the network's regression error alone, without the catalogue's own
+    statistical error."""
     if estimator.ensemble is None:
         raise ValueError("validate needs a trained estimator")
     config: TrainingConfig = estimator.training
@@ -88,8 +93,8 @@ def validate(
     data = generate_training_data(held_out, k_data, progress=progress)
     truth = np.stack([data.true_mass_msun[:, 0], data.true_radius_km[:, 0]], -1)
     sigma = np.stack([data.mass_sigma_msun[:, 0], data.radius_sigma_km[:, 0]], -1)
-    noise = jax.random.normal(k_noise, truth.shape, jnp.float32)
-    x = catalogue_features(jnp.asarray(truth, jnp.float32), jnp.asarray(sigma, jnp.float32), noise)
+    eps = jax.random.normal(k_noise, truth.shape, jnp.float32) * (1.0 if noise else 0.0)
+    x = catalogue_features(jnp.asarray(truth, jnp.float32), jnp.asarray(sigma, jnp.float32), eps)
     members = np.asarray(_predict_members(estimator.ensemble, x))  # (n_models, n_eos, K)
     inferred = np.median(members, axis=0)
     masses = jnp.asarray(masses_msun, float)
