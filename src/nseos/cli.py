@@ -359,14 +359,22 @@ def _validation_figure(rows):
 
     from .replica import PUBLISHED_RMS_KM, VALIDATION_MASSES_MSUN
 
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = plt.subplots(figsize=(8.5, 4))
     ax.plot(VALIDATION_MASSES_MSUN, PUBLISHED_RMS_KM, "k--o", label="published (1711.06748)")
     for r in rows:
-        ax.plot(r["masses_msun"], r["rms_km"], "-o", label=r["regularisation"])
+        (line,) = ax.plot(r["masses_msun"], r["rms_km"], "-o", label=r["regularisation"])
+        if "rms_noise_free_km" in r:
+            ax.plot(
+                r["masses_msun"],
+                r["rms_noise_free_km"],
+                ":",
+                color=line.get_color(),
+                label=f"{r['regularisation']}, noise-free catalogues",
+            )
     ax.set_xlabel("M [M$_\\odot$]")
     ax.set_ylabel("RMS of R$_{inferred}$ - R$_{true}$ [km]")
     ax.set_ylim(bottom=0)
-    ax.legend()
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 

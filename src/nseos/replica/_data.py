@@ -204,7 +204,8 @@ def generate_training_data(
         ok = np.asarray(ok)
         take = np.flatnonzero(ok)[: config.n_eos - n_accepted]
         # Rejections count only among the draws examined before the quota filled up.
-        examined = take[-1] + 1 if take.size and take.size < ok.sum() else _CURVE_BATCH
+        filled = n_accepted + take.size == config.n_eos and take.size > 0
+        examined = take[-1] + 1 if filled else _CURVE_BATCH
         n_rejected += int(examined - np.sum(ok[:examined]))
         accepted.append(
             {

@@ -89,7 +89,7 @@ class ReplicaEstimator(AbstractEstimator):
         Hash of the training-data configuration the ensemble was trained on.
     """
 
-    training: TrainingConfig = TrainingConfig()
+    training: TrainingConfig = eqx.field(default_factory=TrainingConfig)
     architecture: AbstractArchitecture = MLP()
     regularisation: AbstractRegularisation = DataReplicas()
     loss: AbstractLoss = MeanSquaredLogError()
