@@ -206,7 +206,9 @@ class ReplicaEstimator(AbstractEstimator):
         """The ensemble's c_s^2 for this catalogue, with EoS and M-R derived quantities."""
         params = self.predict(self.features(observations), key)[None]
         make_eos = self.training.make_eos
-        derived = derived_quantities(make_eos, params, n_stars=self.training.curve_stars)
+        derived = derived_quantities(
+            make_eos, params, n_stars=self.training.curve_stars, method=self.training.method
+        )
         return EoSPosterior.from_draws(
             params,
             derived,
