@@ -32,10 +32,12 @@ from ..eos import SpeedOfSoundSegments
 from ..observations import mock_observations
 from ..tov import RK4, mass_radius_curve
 
-DATA_FORMAT_VERSION = 1
+DATA_FORMAT_VERSION = 2
 """Bumped whenever the stored layout or the generation protocol changes (part of the hash)."""
 _CURVE_BATCH = 256
 """EoS solved per compiled batch."""
+_MAX_DRAWS_PER_EOS = 50
+"""Give up (with an error) after this many prior draws per requested EoS."""
 
 
 class TrainingConfig(eqx.Module):
@@ -92,10 +94,20 @@ class TrainingConfig(eqx.Module):
             "n_stars": self.n_stars,
             "min_max_mass_msun": self.min_max_mass_msun,
             "prior": repr(self.prior),
+            "prior_arrays_sha256": _arrays_digest(self.prior),
             "eos_family": eos_family_description(self.eos_family),
             "curve_stars": self.curve_stars,
             "method": repr(self.method),
         }
+
+
+def _arrays_digest(tree) -> str:
+    """SHA-256 of a pytree's array leaves (``repr`` abbreviates arrays to their shapes)."""
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(tree):
+        if eqx.is_array_like(leaf):
+            h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return h.hexdigest()
 
 
 def eos_family_description(family: SpeedOfSoundSegments) -> dict:
@@ -118,6 +130,8 @@ class TrainingData(NamedTuple):
     n_rejected: int
     """EoS drawn but rejected (M_max below the bound, or a failed solve)."""
     config_hash: str
+    config_description: str
+    """JSON of :meth:`TrainingConfig.describe` for the configuration that made the data."""
 
     @property
     def n_eos(self) -> int:
@@ -143,6 +157,7 @@ class TrainingData(NamedTuple):
             raise ValueError(f"{path}: not an nseos training-data file ({err})") from err
         fields["n_rejected"] = int(fields["n_rejected"])
         fields["config_hash"] = str(fields["config_hash"])
+        fields["config_description"] = str(fields["config_description"])
         return cls(**fields)
 
 
@@ -196,6 +211,12 @@ def generate_training_data(
     n_accepted = n_rejected = 0
     round_key = key
     while n_accepted < config.n_eos:
+        if n_accepted + n_rejected >= _MAX_DRAWS_PER_EOS * config.n_eos:
+            raise ValueError(
+                f"only {n_accepted} of {n_accepted + n_rejected} EoS drawn from the prior pass "
+                f"(M_max >= {config.min_max_mass_msun} M_sun, solvable): lower "
+                "min_max_mass_msun or change the prior"
+            )
         round_key, k_prior, k_mock = jax.random.split(round_key, 3)
         cs2 = config.prior.sample(k_prior, _CURVE_BATCH, config.n_segments, config.make_eos)
         ok, mocks = jax.device_get(
@@ -226,6 +247,7 @@ def generate_training_data(
         **{k: np.concatenate([a[k] for a in accepted]) for k in accepted[0]},
         n_rejected=n_rejected,
         config_hash=digest,
+        config_description=json.dumps(config.describe(), sort_keys=True),
     )
     if path is not None:
         data.save(path)

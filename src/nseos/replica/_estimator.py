@@ -55,6 +55,7 @@ from ._train import (
 )
 
 FILE_FORMAT = "nseos-replica-ensemble"
+_TRAINING_DATA_TAG = 0x7D0
 FILE_FORMAT_VERSION = 1
 _HEADER = "model.json"
 _WEIGHTS = "weights.eqx"
@@ -114,6 +115,8 @@ class ReplicaEstimator(AbstractEstimator):
     def cs2_range(self) -> tuple[float, float]:
         """Output range of the networks: the training prior's support."""
         prior = self.training.prior
+        while hasattr(prior, "base"):  # e.g. ChiEFTConstrained: the base prior's support
+            prior = prior.base
         if isinstance(prior, UniformSoundSpeed):
             return prior.delta, 1.0 - prior.delta
         lo = getattr(prior, "low", 0.0)
@@ -131,15 +134,21 @@ class ReplicaEstimator(AbstractEstimator):
     ) -> ReplicaEstimator:
         """Generate (or reuse) the training data and train the ensemble; returns a trained
         copy of this estimator."""
-        k_data, k_split, k_train = jax.random.split(key, 3)
+        _, k_split, k_train = jax.random.split(key, 3)
+        # Tagged, so that validate(trained, key) with the same key never regenerates the
+        # training EoS.
+        k_data = jax.random.fold_in(key, _TRAINING_DATA_TAG)
         if data is None:
             data = generate_training_data(
                 self.training, k_data, cache_dir=cache_dir, progress=progress
             )
-        if data.true_mass_msun.shape[-1] != self.n_stars:
+        made_by = json.loads(data.config_description)
+        expected = json.loads(json.dumps(self.training.describe(), sort_keys=True))
+        if made_by != expected:
+            differ = sorted(k for k in expected if made_by.get(k) != expected[k])
             raise ValueError(
-                f"training data have {data.true_mass_msun.shape[-1]} stars per catalogue, "
-                f"the estimator expects {self.n_stars}"
+                f"the training data were made with another configuration ({', '.join(differ)} "
+                "differ); pass data generated from this estimator's TrainingConfig"
             )
         train_eos, val_eos = split_by_eos(data.n_eos, self.settings.validation_fraction, k_split)
         ensemble, history = train_ensemble(
@@ -191,7 +200,14 @@ class ReplicaEstimator(AbstractEstimator):
         Monte Carlo input draws (which need ``key``)."""
         if self.ensemble is None:
             raise ValueError("this ReplicaEstimator is not trained: call train() or load()")
-        x = jnp.asarray(features, jnp.float32)
+        x = np.asarray(features, np.float32)
+        if x.ndim != 2 or x.shape[1] != 4:
+            raise ValueError(
+                f"features must be (n_stars, 4) = (M, R, sigma_M, sigma_R), got {x.shape}"
+            )
+        if not np.all(np.isfinite(x)):
+            raise ValueError("features contain non-finite values")
+        x = jnp.asarray(x[np.argsort(x[:, 0], kind="stable")])
         if self.input_draws == 0:
             return np.asarray(_predict_members(self.ensemble, x[None]))[:, 0]
         if key is None:
@@ -204,7 +220,7 @@ class ReplicaEstimator(AbstractEstimator):
 
     def fit(self, observations: ObservationSet, *, key: jax.Array) -> EoSPosterior:
         """The ensemble's c_s^2 for this catalogue, with EoS and M-R derived quantities."""
-        params = self.predict(self.features(observations), key)[None]
+        params = self.predict(self.features(observations), key)[None].astype(np.float64)
         make_eos = self.training.make_eos
         derived = derived_quantities(
             make_eos, params, n_stars=self.training.curve_stars, method=self.training.method
@@ -272,11 +288,12 @@ class ReplicaEstimator(AbstractEstimator):
         ``weights.eqx`` (:func:`eqx.tree_serialise_leaves`) into ``directory``, atomically."""
         if self.ensemble is None:
             raise ValueError("nothing to save: the estimator is not trained")
+        text = json.dumps(self.header(), indent=1)  # fails before anything is written
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(directory / _WEIGHTS) as tmp:
             eqx.tree_serialise_leaves(tmp, self.ensemble)
-        write_text_atomic(directory / _HEADER, json.dumps(self.header(), indent=1))
+        write_text_atomic(directory / _HEADER, text)
         return directory
 
     @classmethod

@@ -92,6 +92,8 @@ class History(NamedTuple):
     validation_loss: np.ndarray
     best_epoch: np.ndarray
     """Epoch (0-based) whose parameters each member kept."""
+    initial_validation_loss: np.ndarray
+    """Each member's validation loss before training (the untrained baseline)."""
 
 
 class Catalogues(NamedTuple):
@@ -222,6 +224,7 @@ def train_ensemble(
     def val_loss(nets):
         return eqx.filter_vmap(lambda n: loss(_predict(n, val_x), validation.target))(nets)
 
+    initial_loss = np.asarray(val_loss(nets))
     best_nets, best_loss = nets, np.full(n_models, np.inf)
     best_epoch = np.zeros(n_models, int)
     train_hist, val_hist = [], []
@@ -253,7 +256,13 @@ def train_ensemble(
             break
     if bar is not None:
         bar.close()
-    return best_nets, History(np.array(train_hist), np.array(val_hist), best_epoch)
+    if not np.all(np.isfinite(best_loss)):
+        bad = np.flatnonzero(~np.isfinite(best_loss)).tolist()
+        raise FloatingPointError(
+            f"ensemble members {bad} never reached a finite validation loss; lower the "
+            "learning rate or check the training data"
+        )
+    return best_nets, History(np.array(train_hist), np.array(val_hist), best_epoch, initial_loss)
 
 
 def _select(mask, new, old):

@@ -41,10 +41,12 @@ class ValidationResult(NamedTuple):
 
     def table(self) -> str:
         """The RMS table next to the published one."""
-        lines = [
-            f"RMS radius error over {self.n_eos} held-out EoS (one catalogue each)",
-            "  M [M_sun]   nseos [km]   published [km]   ratio   n",
-        ]
+        head = f"RMS radius error over {self.n_eos} held-out EoS (one catalogue each)"
+        if not np.array_equal(self.masses_msun, VALIDATION_MASSES_MSUN):
+            rows = zip(self.masses_msun, self.rms_km, self.n_defined, strict=True)
+            body = [f"  {m:9.2f}   {r:10.3f}   {n}" for m, r, n in rows]
+            return "\n".join([head, "  M [M_sun]   nseos [km]   n", *body])
+        lines = [head, "  M [M_sun]   nseos [km]   published [km]   ratio   n"]
         for m, r, p, n in zip(
             self.masses_msun, self.rms_km, PUBLISHED_RMS_KM, self.n_defined, strict=True
         ):
