@@ -31,7 +31,6 @@ import numpy as np
 
 from .. import __version__
 from .._io import atomic_path, write_text_atomic
-from ..bayes import UniformSoundSpeed
 from ..estimator import AbstractEstimator
 from ..observations import MassRadiusGaussian, ObservationSet
 from ..posterior import EoSPosterior, derived_quantities
@@ -114,14 +113,9 @@ class ReplicaEstimator(AbstractEstimator):
     @property
     def cs2_range(self) -> tuple[float, float]:
         """Output range of the networks: the training prior's support."""
-        prior = self.training.prior
-        while hasattr(prior, "base"):  # e.g. ChiEFTConstrained: the base prior's support
-            prior = prior.base
-        if isinstance(prior, UniformSoundSpeed):
-            return prior.delta, 1.0 - prior.delta
-        lo = getattr(prior, "low", 0.0)
-        hi = getattr(prior, "high", 1.0)
-        return float(lo), float(hi)
+        support = self.training.prior.base_distribution(self.training.n_segments).support
+        support = getattr(support, "base_constraint", support)  # .to_event(1) wraps it
+        return float(np.min(support.lower_bound)), float(np.max(support.upper_bound))
 
     # --- training ---------------------------------------------------------------------------
     def train(
@@ -169,7 +163,7 @@ class ReplicaEstimator(AbstractEstimator):
 
     # --- inference --------------------------------------------------------------------------
     def features(self, observations: ObservationSet) -> np.ndarray:
-        """(M, R, sigma_M, sigma_R) per star, checked, in the network's order (by mass)."""
+        """(M, R, sigma_M, sigma_R) per star, checked."""
         if not isinstance(observations, ObservationSet) or len(observations) == 0:
             raise ValueError("fit needs a non-empty ObservationSet")
         stars = []
@@ -192,8 +186,7 @@ class ReplicaEstimator(AbstractEstimator):
                 "retrain with TrainingConfig(n_stars=...) or use the DeepSets architecture, "
                 "which accepts any number of stars"
             )
-        x = np.array(stars, np.float32)
-        return x[np.argsort(x[:, 0], kind="stable")]
+        return np.array(stars, np.float32)  # predict() sorts by mass
 
     def predict(self, features, key: jax.Array | None = None) -> np.ndarray:
         """c_s^2 of every member, shaped (n_models, K), or (n_models * input_draws, K) with
