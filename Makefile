@@ -33,6 +33,7 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/likelihood.py
 	$(PY) benchmarks/bayes.py
 	$(PY) benchmarks/replica.py
+	$(PY) benchmarks/toy.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests examples benchmarks

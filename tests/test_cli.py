@@ -143,3 +143,32 @@ def test_validate_trains_reports_and_reloads(tmp_path):
     assert json.loads((out / "validation.json").read_text())[0]["rms_km"] == rows[0]["rms_km"]
     bad = run("validate", "--model", str(tmp_path), "--out", str(out))
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "model.json" in bad.stderr
+
+
+def test_toy_quick_writes_the_study(tmp_path):
+    """`nseos toy --quick` (what CI runs): every configuration on a tiny budget, the tables,
+    the claims' numbers and the figures; a results.json that reloads into the same table."""
+    from nseos.toy._report import load_study, summary_rows
+
+    out = tmp_path / "toy"
+    res = run("toy", "--quick", "--quiet", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    with open(out / "table.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 * 3 * 7  # architectures x activations x modes
+    assert {r["architecture"] for r in rows} == {"1-2-2-1", "1-4-4-1", "1-9-9-1"}
+    claims = json.loads((out / "claims.json").read_text())
+    assert set(claims) == {
+        "1_replicas_curb_overfitting",
+        "2_parameter_noise_like_replicas",
+        "3_replicas_vs_dropout",
+        "4_relu_dies",
+    }
+    for name in ("summary", "loss-relu", "fits-sigmoid"):
+        assert (out / f"{name}.png").stat().st_size > 10_000
+    reloaded = summary_rows(load_study(out / "results.json"))
+    assert [r["validation_mse_median"] for r in reloaded] == pytest.approx(
+        [float(r["validation_mse_median"]) for r in rows], rel=1e-6
+    )
+    bad = run("toy", "--quick", "--steps", "15", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "multiple" in bad.stderr

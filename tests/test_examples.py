@@ -11,6 +11,7 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 SMALL = {
     "tov_mass_radius.py": ["--n-stars", "24"],
     "observations_likelihood.py": ["--catalog", "pulsar_masses", "--eos", "SLy4"],
+    "toy_noise_injection.py": ["--steps", "40", "--seeds", "2", "--checkpoints", "2"],
 }
 
 

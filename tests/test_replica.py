@@ -93,15 +93,15 @@ def test_rejections_are_counted():
 def test_replica_noise_fixed_or_fresh():
     sample, copy = jnp.array([3, 3, 7]), jnp.array([0, 1, 0])
     fixed = DataReplicas(2, materialised=True)
-    a = replica_noise(fixed, jax.random.key(1), jax.random.key(9), sample, copy, 14)
-    b = replica_noise(fixed, jax.random.key(2), jax.random.key(9), sample, copy, 14)
+    a = replica_noise(fixed, jax.random.key(1), jax.random.key(9), sample, copy, (14, 2))
+    b = replica_noise(fixed, jax.random.key(2), jax.random.key(9), sample, copy, (14, 2))
     np.testing.assert_array_equal(a, b)  # same copy in every mini-batch
     assert not np.allclose(a[0], a[1])  # copies of one catalogue differ
     fresh = DataReplicas(2)
-    c = replica_noise(fresh, jax.random.key(1), jax.random.key(9), sample, copy, 14)
-    d = replica_noise(fresh, jax.random.key(2), jax.random.key(9), sample, copy, 14)
+    c = replica_noise(fresh, jax.random.key(1), jax.random.key(9), sample, copy, (14, 2))
+    d = replica_noise(fresh, jax.random.key(2), jax.random.key(9), sample, copy, (14, 2))
     assert not np.allclose(c, d)
-    big = replica_noise(fresh, jax.random.key(3), None, jnp.zeros(4000, int), None, 14)
+    big = replica_noise(fresh, jax.random.key(3), None, jnp.zeros(4000, int), None, (14, 2))
     assert abs(float(jnp.std(big)) - 1.0) < 0.01 and abs(float(jnp.mean(big))) < 0.01
 
 

@@ -30,6 +30,8 @@ ACTIVATIONS: dict[str, Callable] = {
     "gelu": jax.nn.gelu,
     "silu": jax.nn.silu,
     "softplus": jax.nn.softplus,
+    "leaky_relu": jax.nn.leaky_relu,
+    "sigmoid": jax.nn.sigmoid,
 }
 """Activations a saved network can name (its JSON header stores the name)."""
 
@@ -49,11 +51,13 @@ def _dense_stack(sizes, key) -> list[eqx.nn.Linear]:
     ]
 
 
-def _hidden(layers, x, activation, dropout_rate, key):
-    """Apply all but the last layer with activation (and inverted dropout when keyed)."""
+def _hidden(layers, x, activation, dropout_rate, key, dropout_after=None):
+    """Apply all but the last layer with activation, and inverted dropout when keyed after
+    the hidden layers listed in ``dropout_after`` (None: all of them)."""
     for i, layer in enumerate(layers[:-1]):
         x = activation(layer(x))
-        if key is not None and dropout_rate > 0.0:
+        dropped = dropout_after is None or i in dropout_after
+        if key is not None and dropout_rate > 0.0 and dropped:
             keep = jax.random.bernoulli(jax.random.fold_in(key, i), 1.0 - dropout_rate, x.shape)
             x = jnp.where(keep, x / (1.0 - dropout_rate), 0.0)
     return x
@@ -70,8 +74,9 @@ class AbstractNetwork(eqx.Module):
         """Unsquashed outputs from standardised features."""
 
     @abc.abstractmethod
-    def first_layer_bias_path(self) -> Callable:
-        """``where`` for :func:`eqx.tree_at`: the first layer's bias (input-noise analogue)."""
+    def first_layer_path(self) -> Callable:
+        """``where`` for :func:`eqx.tree_at`: the first linear layer, the one whose bias
+        noise is the analogue of input noise."""
 
     def __call__(
         self, features: Float[Array, "n_stars 4"], *, dropout_rate: float = 0.0, key=None
@@ -91,8 +96,8 @@ class MLPNetwork(AbstractNetwork):
         h = _hidden(self.layers, x.reshape(-1), self.activation, dropout_rate, key)
         return self.layers[-1](h)
 
-    def first_layer_bias_path(self):
-        return lambda net: net.layers[0].bias
+    def first_layer_path(self):
+        return lambda net: net.layers[0]
 
 
 class DeepSetsNetwork(AbstractNetwork):
@@ -114,8 +119,8 @@ class DeepSetsNetwork(AbstractNetwork):
         pooled = jnp.mean(per_star, axis=0)
         return self.rho[-1](_hidden(self.rho, pooled, self.activation, dropout_rate, k_rho))
 
-    def first_layer_bias_path(self):
-        return lambda net: net.phi[0].bias
+    def first_layer_path(self):
+        return lambda net: net.phi[0]
 
 
 class AbstractArchitecture(eqx.Module):

@@ -24,6 +24,7 @@ from typing import ClassVar, Literal
 
 import equinox as eqx
 import jax
+import jax.flatten_util
 
 
 class AbstractRegularisation(eqx.Module):
@@ -44,6 +45,16 @@ class AbstractRegularisation(eqx.Module):
     @property
     def dropout_rate(self) -> float:
         return 0.0
+
+    @property
+    def noisy_copies(self) -> bool:
+        """Whether this regulariser puts Gaussian noise on the inputs' copies.
+
+        Only :class:`DataReplicas` does. The estimator's inputs are observations, which
+        always carry their own noise, so it does not ask; a problem whose inputs are exact
+        (the 1-D toy study) adds input noise only when this is True.
+        """
+        return False
 
     def perturb(self, network, key):
         """The network to use for this mini-batch (unchanged unless overridden)."""
@@ -93,41 +104,60 @@ class DataReplicas(AbstractRegularisation):
     def fresh_noise(self):
         return not self.materialised
 
+    @property
+    def noisy_copies(self):
+        return True
+
 
 class ParameterNoise(AbstractRegularisation):
-    """Gaussian noise of standard deviation ``scale`` added to the network's parameters,
-    drawn once per mini-batch (the gradient is taken at the perturbed point).
+    """Gaussian noise added to the network's parameters, drawn once per mini-batch (the
+    gradient is taken at the perturbed point).
 
-    ``layers="first"`` perturbs only the first layer's biases: for a linear first layer,
-    noise on the inputs is noise on those biases (W(x + e) + b = Wx + (b + We)), which is
-    why the original talk equates input noise with first-layer bias noise. ``"all"``
-    perturbs every weight and bias.
+    Parameters
+    ----------
+    scale : float
+        Standard deviation of the noise.
+    layers : {"first", "all"}
+        ``"first"`` perturbs only the first layer's biases: for a linear first layer, noise
+        on the inputs is noise on those biases, W(x + dx) + b = Wx + (b + W dx), which is
+        why the original talk equates input noise with first-layer bias noise. ``"all"``
+        perturbs every weight and bias with independent noise of std ``scale``.
+    through_weights : bool
+        Only with ``layers="first"``. False (default): independent noise of std ``scale``
+        on each bias. True: the bias noise is W dx with dx ~ N(0, scale^2) per input, i.e.
+        exactly the image of input noise of std ``scale`` (the "scale implied by dx"),
+        with its correlations across units, but one draw per mini-batch instead of one
+        per input.
     """
 
     name: ClassVar[str] = "parameter noise"
     scale: float = eqx.field(static=True, default=0.1)
     layers: Literal["first", "all"] = eqx.field(static=True, default="first")
+    through_weights: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
         if not self.scale >= 0.0:
             raise ValueError("ParameterNoise needs scale >= 0")
         if self.layers not in ("first", "all"):
             raise ValueError(f"layers must be 'first' or 'all', not {self.layers!r}")
+        if self.through_weights and self.layers != "first":
+            raise ValueError("through_weights=True needs layers='first'")
 
     def perturb(self, network, key):
         if self.layers == "first":
-            where = network.first_layer_bias_path()
-            bias = where(network)
-            noise = self.scale * jax.random.normal(key, bias.shape, bias.dtype)
-            return eqx.tree_at(where, network, bias + noise)
+            where = network.first_layer_path()
+            layer = where(network)
+            if self.through_weights:
+                dx = self.scale * jax.random.normal(key, layer.weight.shape[1:], layer.bias.dtype)
+                noise = layer.weight @ dx
+            else:
+                noise = self.scale * jax.random.normal(key, layer.bias.shape, layer.bias.dtype)
+            return eqx.tree_at(lambda n: where(n).bias, network, layer.bias + noise)
         params, static = eqx.partition(network, eqx.is_inexact_array)
-        leaves, tree = jax.tree.flatten(params)
-        keys = jax.random.split(key, len(leaves))
-        noisy = [
-            x + self.scale * jax.random.normal(k, x.shape, x.dtype)
-            for x, k in zip(leaves, keys, strict=True)
-        ]
-        return eqx.combine(jax.tree.unflatten(tree, noisy), static)
+        flat, unravel = jax.flatten_util.ravel_pytree(params)
+        # One draw for all parameters (one random-number call, not one per array).
+        noise = self.scale * jax.random.normal(key, flat.shape, flat.dtype)
+        return eqx.combine(unravel(flat + noise), static)
 
 
 class Dropout(AbstractRegularisation):

@@ -117,33 +117,57 @@ def catalogue_features(truth, sigma, noise) -> Float[Array, "... N 4"]:
 
 
 def replica_noise(
-    reg: AbstractRegularisation, step_key, noise_key, sample, copy, n_star: int
-) -> Float[Array, "batch N 2"]:
-    """Standard-normal noise for a mini-batch of (training catalogue, copy) pairs.
+    reg: AbstractRegularisation, step_key, noise_key, sample, copy, shape: tuple[int, ...]
+) -> Float[Array, "batch ..."]:
+    """Standard-normal noise, of ``shape`` per input, for a mini-batch of (training input,
+    copy) pairs.
 
     Fresh noise comes from the mini-batch's own key; fixed ("materialised") noise from
-    ``noise_key`` folded with the catalogue's index and the copy number, so copy c of
-    catalogue s is the same array in every epoch and for every ensemble member.
+    ``noise_key`` folded with the input's index and the copy number, so copy c of input s
+    is the same array in every epoch and for every ensemble member. Catalogues use
+    ``shape = (n_stars, 2)``, the 1-D toy study ``shape = ()``.
     """
+    shape = tuple(shape)
     if reg.fresh_noise:
-        return jax.random.normal(step_key, (sample.shape[0], n_star, 2), jnp.float32)
+        return jax.random.normal(step_key, (sample.shape[0], *shape), jnp.float32)
 
     def one(s, c):
         k = jax.random.fold_in(jax.random.fold_in(noise_key, s), c)
-        return jax.random.normal(k, (n_star, 2), jnp.float32)
+        return jax.random.normal(k, shape, jnp.float32)
 
     return jax.vmap(one)(sample, copy)
 
 
-def _predict(net: AbstractNetwork, x, dropout_rate=0.0, key=None):
+def predict_batch(net: AbstractNetwork, x, dropout_rate=0.0, key=None):
+    """``net`` over the leading axis of ``x``; inverted dropout with per-input masks when
+    keyed."""
     if key is None:
         return jax.vmap(lambda xi: net(xi))(x)
     keys = jax.random.split(key, x.shape[0])
     return jax.vmap(lambda xi, k: net(xi, dropout_rate=dropout_rate, key=k))(x, keys)
 
 
+def regularised_step(
+    reg: AbstractRegularisation, loss: AbstractLoss, opt, net, opt_state, x, y, key
+):
+    """One optimiser step on the mini-batch ``(x, y)``: the regularisation perturbs the
+    parameters (gradient taken at the perturbed point) and sets the dropout rate; the
+    inputs' noise is the caller's (see :func:`replica_noise`). The one training step of
+    both the estimator and the 1-D toy study."""
+    rate = reg.dropout_rate
+    k_par, k_drop = jax.random.split(key)
+
+    def objective(net):
+        perturbed = reg.perturb(net, k_par)
+        return loss(predict_batch(perturbed, x, rate, k_drop if rate > 0 else None), y)
+
+    value, grads = eqx.filter_value_and_grad(objective)(net)
+    updates, opt_state = opt.update(grads, opt_state, eqx.filter(net, eqx.is_inexact_array))
+    return eqx.apply_updates(net, updates), opt_state, value
+
+
 def _make_epoch(reg: AbstractRegularisation, loss: AbstractLoss, opt, steps: int, batch: int):
-    copies, rate = reg.copies, reg.dropout_rate
+    copies = reg.copies
 
     def member_epoch(net, opt_state, key, sample_index, data: Catalogues, noise_key):
         n_train = sample_index.shape[0]
@@ -157,18 +181,13 @@ def _make_epoch(reg: AbstractRegularisation, loss: AbstractLoss, opt, steps: int
             idx, k = xs
             sample = sample_index[idx % n_train]
             copy = idx // n_train
-            k_noise, k_par, k_drop = jax.random.split(k, 3)
-            noise = replica_noise(reg, k_noise, noise_key, sample, copy, n_star)
+            k_noise, k_step = jax.random.split(k)
+            noise = replica_noise(reg, k_noise, noise_key, sample, copy, (n_star, 2))
             x = catalogue_features(data.truth[sample], data.sigma[sample], noise)
-            y = data.target[sample]
-
-            def objective(net):
-                perturbed = reg.perturb(net, k_par)
-                return loss(_predict(perturbed, x, rate, k_drop if rate > 0 else None), y)
-
-            value, grads = eqx.filter_value_and_grad(objective)(net)
-            updates, opt_state = opt.update(grads, opt_state, eqx.filter(net, eqx.is_array))
-            return (eqx.apply_updates(net, updates), opt_state), value
+            net, opt_state, value = regularised_step(
+                reg, loss, opt, net, opt_state, x, data.target[sample], k_step
+            )
+            return (net, opt_state), value
 
         (net, opt_state), values = jax.lax.scan(
             step, (net, opt_state), (order, jax.random.split(k_steps, steps))
@@ -222,7 +241,7 @@ def train_ensemble(
 
     @eqx.filter_jit
     def val_loss(nets):
-        return eqx.filter_vmap(lambda n: loss(_predict(n, val_x), validation.target))(nets)
+        return eqx.filter_vmap(lambda n: loss(predict_batch(n, val_x), validation.target))(nets)
 
     initial_loss = np.asarray(val_loss(nets))
     best_nets, best_loss = nets, np.full(n_models, np.inf)
