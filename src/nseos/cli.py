@@ -380,7 +380,7 @@ def _validation_figure(rows):
     return fig
 
 
-QUICK_TOY = {"steps": 2_000, "seeds": 3, "checkpoints": 10}
+QUICK_TOY = {"steps": 1_000, "seeds": 3, "checkpoints": 10}
 """``nseos toy --quick``: every configuration, a tiny budget (a smoke run, < 1 minute)."""
 
 
@@ -412,7 +412,10 @@ def cmd_toy(args) -> int:
         problem, settings, jax.random.key(args.seed), modes=modes, progress=not args.quiet
     )
     t_study = time.perf_counter() - t0
-    written = write_report(study, out, formats=("png",) if args.quick else ("png", "pdf"))
+    if args.quick:  # a smoke run: PNG only, per-activation figures for ReLU only
+        written = write_report(study, out, formats=("png",), figure_activations=("relu",))
+    else:
+        written = write_report(study, out)
     took = time.perf_counter() - t0
     write_text_atomic(
         out / "timing.json",

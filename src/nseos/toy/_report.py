@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -430,10 +431,16 @@ def load_study(path: str | os.PathLike) -> StudyResult:
 
 
 def write_report(
-    study: StudyResult, out: str | os.PathLike, formats: tuple[str, ...] = ("png", "pdf")
+    study: StudyResult,
+    out: str | os.PathLike,
+    formats: tuple[str, ...] = ("png", "pdf"),
+    figure_activations: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write table.md/.csv, claims.md/.json, results.json and the figures (150 dpi, in
-    ``formats``) into ``out``; every file is written atomically. Returns the paths."""
+    ``formats``) into ``out``; every file is written atomically. Returns the paths.
+
+    ``figure_activations``: the activations that get loss-curve and fit figures (default:
+    all; the summary figure always shows all)."""
     from ..plots import save_figure
 
     out = Path(out)
@@ -452,6 +459,8 @@ def write_report(
         write_text_atomic(out / name, text)
         written.append(out / name)
     acts = list(dict.fromkeys(r.activation for r in study.runs))
+    if figure_activations is not None:
+        acts = [a for a in acts if a in figure_activations]
     figs = [("summary", summary_figure(study))]
     for a in acts:
         figs += [(f"loss-{a}", loss_curves_figure(study, a)), (f"fits-{a}", fits_figure(study, a))]
