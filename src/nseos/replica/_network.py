@@ -56,11 +56,17 @@ def _hidden(layers, x, activation, dropout_rate, key, dropout_after=None):
     the hidden layers listed in ``dropout_after`` (None: all of them)."""
     for i, layer in enumerate(layers[:-1]):
         x = activation(layer(x))
-        dropped = dropout_after is None or i in dropout_after
-        if key is not None and dropout_rate > 0.0 and dropped:
-            keep = jax.random.bernoulli(jax.random.fold_in(key, i), 1.0 - dropout_rate, x.shape)
-            x = jnp.where(keep, x / (1.0 - dropout_rate), 0.0)
+        if dropout_after is None or i in dropout_after:
+            x = dropout(x, dropout_rate, key, i)
     return x
+
+
+def dropout(x, rate: float, key, layer: int):
+    """Inverted dropout of hidden layer ``layer`` (identity when unkeyed or rate 0)."""
+    if key is None or rate <= 0.0:
+        return x
+    keep = jax.random.bernoulli(jax.random.fold_in(key, layer), 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0.0)
 
 
 class AbstractNetwork(eqx.Module):

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._typing import Array, Bool, Float, Int
-from ..replica._network import ACTIVATIONS, _dense_stack
+from ..replica._network import ACTIVATIONS, _dense_stack, dropout
 
 TOY_ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu", "sigmoid")
 """The talk's activations, in the order :attr:`ToyNetwork.activation_index` counts them."""
@@ -43,9 +43,8 @@ class ToyNetwork(eqx.Module):
         h = x[None]
         for i, (layer, mask) in enumerate(zip(self.layers[:-1], self.unit_masks, strict=True)):
             h = self.activation(layer(h)) * mask
-            if key is not None and dropout_rate > 0.0 and i in self.dropout_after:
-                keep = jax.random.bernoulli(jax.random.fold_in(key, i), 1.0 - dropout_rate, h.shape)
-                h = jnp.where(keep, h / (1.0 - dropout_rate), 0.0)
+            if i in self.dropout_after:
+                h = dropout(h, dropout_rate, key, i)
         return self.layers[-1](h)[0]
 
     def first_layer_path(self) -> Callable:
