@@ -35,7 +35,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 from numpyro.infer.util import initialize_model  # noqa: E402
 
-from nseos import catalogs  # noqa: E402
+from nseos import catalogs, enable_compilation_cache  # noqa: E402
 from nseos.bayes import BayesianEstimator, NumPyroNUTS  # noqa: E402
 
 JESTER_GRADIENT_S = 0.06
@@ -48,7 +48,13 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--n-stars", type=int, default=None, help="stars per M-R sequence")
     parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--save", default=None, help="write the posterior (netCDF) here")
+    parser.add_argument(
+        "--cache", default=None, help="JAX compilation cache directory (warm-start timings)"
+    )
     args = parser.parse_args()
+    if args.cache:
+        print(f"compilation cache: {enable_compilation_cache(args.cache)}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, jax {jax.__version__}")
 
     observations = catalogs.modern()
@@ -83,6 +89,8 @@ def main() -> None:
         warnings.simplefilter("always")
         posterior = est.fit(observations, key=jax.random.key(1))
     wall = time.perf_counter() - t
+    if args.save:
+        posterior.save(args.save)
     stats = posterior.to_datatree()["sample_stats"]
     n_steps = stats["n_steps"].values
     rows = posterior.diagnostics()
@@ -94,7 +102,13 @@ def main() -> None:
         f"(incl. compilation, reachability check and derived quantities); mean leapfrog "
         f"steps per draw {n_steps.mean():.1f}; ~{total_steps / wall:.0f} gradient "
         f"evaluations/s; ESS_bulk min {ess.min():.0f} -> {ess.min() / wall:.2f} ESS/s; "
-        f"R-hat max {rhat.max():.3f}; divergences {int(stats['diverging'].values.sum())}"
+        f"R-hat max {rhat.max():.3f}; divergences {int(stats['diverging'].values.sum())}; "
+        f"of the wall time, sampling (with its compilation) "
+        f"{posterior.datatree.attrs['sampling_wall_time_s']:.0f} s"
+    )
+    print(
+        f"wall time / 5-minute limit: {wall / 300:.2f}; / 2-minute target: {wall / 120:.2f} "
+        "(meaningful for the clean run: --warmup 1000 --draws 1000 --chains 4)"
     )
     for w in caught:
         print(f"warning: {w.message}")

@@ -212,3 +212,39 @@ def test_prior_predictive_shows_what_each_prior_says():
     # At rho0 every member is SLy4 (zero width); above, the band opens.
     assert p_hi[0] == pytest.approx(p_lo[0]) and np.all(p_hi[1:] > p_lo[1:])
     assert np.all(np.diff(uniform.median("pressure_mev_fm3")) > 0)
+
+
+@pytest.mark.slow
+def test_mock_recovery_of_the_sly4_like_member():
+    """Issue 4's acceptance: from 14 mock stars of the SLy4-like member (fixed seed), the
+    95 % bands of R(M) at 1.0, 1.4, 1.8 M_sun and of p(eps) over 1-5 rho0 hold the truth.
+    Short chains (2 x (300 + 300)) and the estimator's defaults."""
+    from nseos.observations import mock_observations
+    from nseos.posterior import RHO0_MEV_FM3
+    from nseos.tov import mass_radius_curve
+
+    truth = SpeedOfSoundSegments(SLY4_LIKE)
+    curve = mass_radius_curve(truth)
+    data = mock_observations(curve, jax.random.key(7)).to_observation_set()
+    est = BayesianEstimator(
+        sampler=NumPyroNUTS(warmup=300, draws=300, chains=2, progress=False), n_prior_draws=64
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # short chains: ESS < 400
+        post = est.fit(data, key=jax.random.key(0))
+    lo, hi = post.band("radius_km", 0.95)
+    for m in (1.0, 1.4, 1.8):
+        i = int(np.argmin(np.abs(MASS_GRID_MSUN - m)))
+        r_true = float(curve.radius_at(m))
+        assert lo[i] < r_true < hi[i], (m, lo[i], r_true, hi[i])
+        assert hi[i] - lo[i] < 3.0  # informative, not the prior's spread
+    p_lo, p_hi = post.band("pressure_mev_fm3", 0.95)
+    eps = ENERGY_DENSITY_GRID_MEV_FM3
+    inside = (eps >= RHO0_MEV_FM3 * (1 - 1e-9)) & (eps <= 5 * RHO0_MEV_FM3)
+    p_true = np.asarray(truth.pressure_of_energy_density(jnp.asarray(eps)))
+    assert np.all(
+        (p_lo[inside] <= p_true[inside] * (1 + 1e-9))
+        & (p_true[inside] <= p_hi[inside] * (1 + 1e-9))
+    )
+    diag = {row["parameter"]: row for row in post.diagnostics()}
+    assert diag["divergences"]["value"] == 0

@@ -1,6 +1,7 @@
 """Likelihood blocks: brute-force integrals, convergence, KDE accuracy, gradients, failures."""
 
 import functools
+import math
 
 import equinox as eqx
 import jax
@@ -104,7 +105,12 @@ def test_quadrature_converges(obs, sly4_curve):
         obs = catalogs.nicer()[obs]
 
     def value(panels, order):
-        like = Likelihood(ObservationSet([obs]), quadrature=BranchQuadrature(panels, order))
+        # A Gaussian population prior: under a uniform one the pulsar integral is closed-form.
+        like = Likelihood(
+            ObservationSet([obs]),
+            mass_prior=GaussianMass(1.5, 0.4, 1.0),
+            quadrature=BranchQuadrature(panels, order),
+        )
         return float(like.from_curve(sly4_curve).total)
 
     reference = value(128, 8)
@@ -122,6 +128,15 @@ def test_pulsar_marginal_is_analytic(sly4_curve):
     want = np.log(float(ndtr((m_max - 2.0) / 0.03) - ndtr((1.0 - 2.0) / 0.03)) / (m_max - 1.0))
     got = float(Likelihood(ObservationSet([obs])).from_curve(sly4_curve).total)
     assert abs(got - want) < 1e-8
+    # The split normal's closed form on intervals below, across and above the mean.
+    split = PulsarMass("split", 2.0, 0.03, 0.08)
+    for lo, hi in ((1.0, 1.97), (1.0, 2.1), (2.05, 2.3), (1.5, 1.9)):
+        grid = np.linspace(lo, hi, 400001)
+        dens = np.exp(np.asarray(split.log_likelihood(jnp.asarray(grid))))
+        want = np.log(np.trapezoid(dens, grid))
+        got = float(split.log_mass_integral(lo, hi))
+        assert abs(got - want) < 1e-6 * max(1.0, abs(want)), (lo, hi, got, want)
+    assert float(split.log_mass_integral(2.1, 2.0)) == -np.inf
 
 
 def test_latent_mass_form_integrates_to_the_marginal(sly4_curve):
@@ -279,11 +294,20 @@ def test_gradient_matches_finite_differences(synthetic_gw):
 
 
 # --- failures ----------------------------------------------------------------------------------
-def test_unreachable_pulsar_and_acausal_eos_give_minus_inf_and_are_counted(sly4_curve):
+def test_unreachable_pulsar_is_small_but_finite_and_acausal_eos_is_counted(sly4_curve):
+    """A radio mass above M_max has the exact (tiny) split-normal integral, not a -inf wall;
+    `reached` says the branch misses it. An acausal EoS is masked and counted."""
     heavy = Likelihood(ObservationSet([PulsarMass("too heavy", 2.6, 0.03)]))
     res = heavy.from_curve(sly4_curve)
-    assert res.total == -np.inf
-    assert res.status == LikelihoodStatus.NO_SUPPORT
+    m_max = float(sly4_curve.max_mass_msun)
+    z_hi, z_lo = (m_max - 2.6) / 0.03, (1.0 - 2.6) / 0.03
+    # Phi(z_hi) - Phi(z_lo) in the far left tail, from erfc (no cancellation at this size).
+    want = np.log(0.5 * math.erfc(-z_hi / math.sqrt(2)) - 0.5 * math.erfc(-z_lo / math.sqrt(2)))
+    want -= np.log(m_max - 1.0)
+    assert res.status == LikelihoodStatus.OK and not bool(res.reached[0])
+    assert float(res.total) == pytest.approx(want, rel=1e-9) and float(res.total) < -150
+    grad = jax.grad(lambda c: heavy.from_curve(c).total, allow_int=True)(sly4_curve)
+    assert np.isfinite(float(grad.max_mass_msun)) and float(grad.max_mass_msun) > 100
 
     with pytest.warns(UserWarning, match="acausal"):
         ap4 = reference_eos("APR4", allow_acausal=True)
@@ -295,18 +319,99 @@ def test_unreachable_pulsar_and_acausal_eos_give_minus_inf_and_are_counted(sly4_
     assert Likelihood(ObservationSet([J0030_LIKE]))(reference_eos("MPA1")).status == 0
 
     ok = Likelihood(ObservationSet([J0030_LIKE])).from_curve(sly4_curve)
-    assert np.isfinite(ok.total) and ok.status == LikelihoodStatus.OK
-    counts = count_failures(jnp.stack([res.status, res_ap4.status, ok.status, res.status]))
-    assert counts == {"ACAUSAL": 1, "NO_SUPPORT": 2}
+    assert np.isfinite(ok.total) and ok.status == LikelihoodStatus.OK and bool(ok.reached[0])
+    counts = count_failures(jnp.stack([res.status, res_ap4.status, ok.status, res_ap4.status]))
+    assert counts == {"ACAUSAL": 2}
 
 
 def test_batch_of_eos_counts_failures_without_nan():
+    """A soft EoS whose M_max is below the mass prior's 1 M_sun has no population at all
+    (NO_SUPPORT, -inf); a stiff one is fine; nothing is NaN."""
     like = Likelihood(ObservationSet([J0030_LIKE, PulsarMass("heavy", 2.2, 0.02)]))
-    cs2 = jnp.array([[0.05, 0.05, 0.05, 0.05, 0.05], [0.3, 0.6, 0.6, 0.5, 0.4]])
+    cs2 = jnp.array([[0.02, 0.02, 0.02, 0.02, 0.02], [0.3, 0.6, 0.6, 0.5, 0.4]])
     res = eqx.filter_jit(jax.vmap(lambda c: like(SpeedOfSoundSegments(c))))(cs2)
+    assert float(res.max_mass_msun[0]) < 1.0
     assert res.status[0] == LikelihoodStatus.NO_SUPPORT and res.total[0] == -np.inf
     assert res.status[1] == LikelihoodStatus.OK and np.isfinite(res.total[1])
+    assert np.all(np.asarray(res.reached[1]))
     assert not np.any(np.isnan(np.asarray(res.total)))
+
+
+def test_range_top_ends_the_branch_without_a_wall():
+    """A family cut off below its maximum mass (here at eps_c = 3-8 rho0; in practice a soft
+    top segment, whose mass still rises at 15 rho0): the strict likelihood masks it, with
+    end_at_range_top it is finite and continuous as the maximum enters the range."""
+    obs = ObservationSet([J0030_LIKE, PulsarMass("J0740-like", 2.0, 0.07)])
+    strict, lenient = Likelihood(obs), Likelihood(obs, end_at_range_top=True)
+
+    def at(like, top):
+        return like(SpeedOfSoundSegments(jnp.full(5, 0.5), max_central_energy_density_rho0=top))
+
+    cut = at(strict, 3.0)
+    assert cut.status == LikelihoodStatus.MAX_MASS_NOT_REACHED and cut.total == -np.inf
+    tops = np.linspace(3.0, 8.0, 21)
+    results = [at(lenient, t) for t in tops]
+    scan = np.array([float(r.total) for r in results])
+    m_max = np.array([float(r.max_mass_msun) for r in results])
+    assert np.all(np.isfinite(scan)) and np.all(np.diff(m_max) > -1e-3), m_max
+    assert np.max(np.abs(np.diff(scan))) < 0.2, scan
+    assert float(at(strict, 8.0).total) == pytest.approx(scan[-1], abs=1e-9)
+
+
+def test_batched_observations_equal_one_at_a_time(sly4_curve):
+    """Star observations of one kind are integrated as one vmapped block (KDE grids of
+    different sizes padded); the values are those of each observation alone."""
+    from nseos import catalogs
+
+    stars = [*catalogs.nicer(), J0030_LIKE, MassRadiusGaussian("other", 1.8, 0.2, 11.5, 1.0)]
+    batched = Likelihood(ObservationSet(stars)).from_curve(sly4_curve)
+    alone = [float(Likelihood(ObservationSet([o])).from_curve(sly4_curve).total) for o in stars]
+    np.testing.assert_allclose(np.asarray(batched.per_observation), alone, rtol=1e-12)
+    kde = catalogs.nicer()[0].kde
+    x = jnp.array([[1.4, 12.0], [2.5, 9.0], [0.5, 20.0]])
+    big = tuple(n + 7 for n in kde.log_density.shape)
+    np.testing.assert_allclose(np.asarray(kde.padded(big)(x)), np.asarray(kde(x)), rtol=1e-12)
+
+
+def test_placed_sequence_matches_the_full_one():
+    """32 stars placed from 0.9 M_sun to just past M_max reproduce a 400-star sequence."""
+    from nseos.tov import mass_radius_curve, placed_mass_radius_curve
+
+    for cs2 in (
+        [0.25, 0.45, 0.5, 0.35, 0.3],
+        [0.05, 0.1, 0.6, 0.2, 0.02],
+        [0.6, 0.1, 0.9, 0.4, 0.1],
+    ):
+        eos = SpeedOfSoundSegments(jnp.array(cs2))
+        full = mass_radius_curve(eos, 400)
+        placed = eqx.filter_jit(placed_mass_radius_curve)(eos, 32)
+        assert abs(float(placed.max_mass_msun - full.max_mass_msun)) < 1e-3
+        assert float(placed.min_mass_msun) < 0.95
+        m = jnp.array([1.0, 1.4, float(full.max_mass_msun) - 0.05])
+        r_full, lam_full = full.radius_and_lambda_at(m)
+        r, lam = placed.radius_and_lambda_at(m)
+        np.testing.assert_allclose(np.asarray(r), np.asarray(r_full), atol=2e-3)
+        np.testing.assert_allclose(np.asarray(lam), np.asarray(lam_full), rtol=5e-3)
+
+
+def test_fast_settings_track_the_accurate_likelihood_and_its_gradient():
+    """The Bayesian estimator's likelihood (32 placed stars, RK4.scaled(3), batched
+    observations) against 400 stars at the default RK4, on catalogs.modern()."""
+    from nseos import catalogs
+
+    obs = catalogs.modern()
+    fast = Likelihood(
+        obs, n_stars=32, method=RK4.scaled(3), placed_stars=True, end_at_range_top=True
+    )
+    accurate = Likelihood(obs, n_stars=400, end_at_range_top=True)
+    cs2 = jnp.array([0.041, 0.057, 0.425, 0.615, 0.186])
+
+    def total(like):
+        return jax.value_and_grad(lambda c: like(SpeedOfSoundSegments(c)).total)
+
+    (v_fast, g_fast), (v_acc, g_acc) = jax.jit(total(fast))(cs2), jax.jit(total(accurate))(cs2)
+    assert abs(float(v_fast - v_acc)) < 5e-3
+    np.testing.assert_allclose(np.asarray(g_fast), np.asarray(g_acc), rtol=0.02, atol=0.05)
 
 
 def test_mass_prior_is_swappable(sly4_curve):

@@ -19,6 +19,7 @@ from . import eos as eos
 from . import tov as tov
 from . import units as units
 from ._config import PrecisionError as PrecisionError
+from ._config import enable_compilation_cache as enable_compilation_cache
 from ._config import require_x64 as require_x64
 
 __version__ = "0.1.0"

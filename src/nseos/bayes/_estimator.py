@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import equinox as eqx
@@ -13,11 +14,14 @@ import numpyro
 from ..eos import SpeedOfSoundSegments
 from ..estimator import AbstractEstimator
 from ..observations import (
+    AbstractBinaryObservation,
     AbstractMassPrior,
+    BinaryQuadrature,
     Likelihood,
     LikelihoodStatus,
     ObservationSet,
     UniformMass,
+    component_masses,
     count_failures,
 )
 from ..posterior import ConvergenceWarning, EoSPosterior, derived_quantities
@@ -31,7 +35,8 @@ arXiv:1903.08008)..."""
 ESS_BULK_MIN = 400
 """... and a bulk effective sample size of at least 400 (the same paper's recommendation)."""
 _REACHABILITY_DRAWS = 64
-"""Prior draws evaluated before sampling to check that the data are reachable at all."""
+"""At least this many prior draws are solved before sampling, to check that the data are
+within the prior's reach at all."""
 
 
 class BayesianEstimator(AbstractEstimator):
@@ -51,9 +56,21 @@ class BayesianEstimator(AbstractEstimator):
     sampler : AbstractSampler
         :class:`NumPyroNUTS` (default) or :class:`BlackJAXNUTS`.
     n_stars : int
-        Stars per M-R sequence inside the likelihood.
+        Stars per M-R sequence inside the likelihood, placed from just below the mass
+        prior's lowest mass to just beyond M_max (``Likelihood(placed_stars=True)``).
     method : RK4
         TOV solver settings inside the likelihood.
+
+    The likelihood's defaults (32 placed stars, ``RK4.scaled(3)``) trade accuracy for speed
+    where the data cannot tell: over prior draws and the posterior of
+    ``catalogs.modern()`` they agree with 400 stars at ``RK4.scaled(20)`` to 4e-3 in ln L
+    (5e-4 in the posterior region; docs/bayes.md). The derived quantities of the draws
+    (R(M), Lambda, M_max) are recomputed with the full-accuracy defaults (100 stars,
+    ``RK4()``). Binaries are integrated over q with their chirp-mass marginal
+    (``BinaryQuadrature(marginal_chirp_mass=True)``). The sequence ends at the top of the
+    family's density range when the mass still rises there
+    (``Likelihood(end_at_range_top=True)``): a soft top segment must not put a -inf wall
+    inside the prior.
     n_prior_draws : int
         Prior draws stored with the posterior (for prior-vs-posterior comparisons).
     """
@@ -62,8 +79,8 @@ class BayesianEstimator(AbstractEstimator):
     prior: AbstractEoSPrior = UniformSoundSpeed()
     mass_prior: AbstractMassPrior = UniformMass()
     sampler: AbstractSampler = NumPyroNUTS()
-    n_stars: int = eqx.field(static=True, default=100)
-    method: RK4 = RK4()
+    n_stars: int = eqx.field(static=True, default=32)
+    method: RK4 = eqx.field(default_factory=lambda: RK4.scaled(3))
     n_prior_draws: int = eqx.field(static=True, default=500)
 
     @property
@@ -76,7 +93,13 @@ class BayesianEstimator(AbstractEstimator):
 
     def likelihood(self, observations: ObservationSet) -> Likelihood:
         return Likelihood(
-            observations, mass_prior=self.mass_prior, n_stars=self.n_stars, method=self.method
+            observations,
+            mass_prior=self.mass_prior,
+            n_stars=self.n_stars,
+            method=self.method,
+            binary_quadrature=BinaryQuadrature(marginal_chirp_mass=True),
+            placed_stars=True,
+            end_at_range_top=True,
         )
 
     def model(self, observations: ObservationSet):
@@ -98,55 +121,52 @@ class BayesianEstimator(AbstractEstimator):
         """``n`` draws from the prior alone, with their EoS and M-R derived quantities (one
         chain): what the prior says before any data."""
         params = np.asarray(self.prior.sample(key, n, self.n_params, self.make_eos))
-        derived = derived_quantities(
-            self.make_eos,
-            params[None],
-            n_stars=self.n_stars,
-            method=self.method,
-            progress=progress,
-        )
+        derived = derived_quantities(self.make_eos, params[None], progress=progress)
         return EoSPosterior.from_draws(
             params[None], derived, attrs={"method": "prior", "prior": self.prior.name}
         )
 
-    def _check_reachable(self, observations: ObservationSet, key) -> None:
-        like = self.likelihood(observations)
-        params = self.prior.sample(key, _REACHABILITY_DRAWS, self.n_params, self.make_eos)
-        res = eqx.filter_jit(jax.vmap(lambda p: like(self.make_eos(p))))(params)
-        if not np.any(np.isfinite(np.asarray(res.total))):
-            per_obs = np.asarray(res.per_observation)
-            never = [
-                name
-                for i, name in enumerate(observations.names)
-                if not np.any(np.isfinite(per_obs[:, i]))
-            ]
+    @staticmethod
+    def _check_reachable(observations: ObservationSet, max_mass_msun: np.ndarray) -> None:
+        """Refuse data that no prior draw can reach: an observation whose lowest supported
+        mass (for a binary: the heavier star's, at q = 1) lies above every draw's M_max."""
+        reach = float(np.nanmax(max_mass_msun)) if np.any(np.isfinite(max_mass_msun)) else 0.0
+        never = []
+        for obs in observations:
+            if isinstance(obs, AbstractBinaryObservation):
+                lowest = float(component_masses(obs.chirp_mass_support_msun()[0], 1.0)[0])
+            else:
+                lowest = float(obs.mass_support_msun()[0])
+            if lowest > reach:
+                never.append(f"{obs.name} (needs M >= {lowest:.3f} M_sun)")
+        if never:
             raise ValueError(
-                f"none of {_REACHABILITY_DRAWS} prior draws gives a finite likelihood "
-                f"(failures: {count_failures(res.status)}); observations that no draw "
-                f"reaches: {', '.join(never) or 'none individually'}. Check the data (units: "
-                "M_sun, km) or widen the prior."
+                f"the prior cannot reach the data: the heaviest of {max_mass_msun.size} prior "
+                f"draws has M_max = {reach:.3f} M_sun; observations that no draw reaches: "
+                f"{', '.join(never)}. Check the data (units: M_sun, km) or widen the prior."
             )
 
     def fit(self, observations: ObservationSet, *, key: jax.Array) -> EoSPosterior:
         """Sample the posterior; warn (:class:`ConvergenceWarning`) if it did not converge."""
         if not isinstance(observations, ObservationSet) or len(observations) == 0:
             raise ValueError("fit needs a non-empty ObservationSet")
-        k_check, k_run, k_prior = jax.random.split(key, 3)
-        self._check_reachable(observations, k_check)
+        k_run, k_prior = jax.random.split(key)
+        # The prior's own draws come first: they are stored with the posterior, and their M_max
+        # shows whether the data are within the prior's reach at all.
+        n_prior = max(self.n_prior_draws, _REACHABILITY_DRAWS)
+        prior_params = np.asarray(self.prior.sample(k_prior, n_prior, self.n_params, self.make_eos))
+        prior_derived = derived_quantities(self.make_eos, prior_params[None])
+        self._check_reachable(observations, prior_derived["max_mass_msun"])
+        prior_params = prior_params[None, : self.n_prior_draws]
+        prior_derived = {k: v[:, : self.n_prior_draws] for k, v in prior_derived.items()}
+        started = time.perf_counter()
         result = self.sampler.run(self.model(observations), k_run)
+        sampling_s = time.perf_counter() - started
         params = result.samples[PARAMETER_SITE]
         progress = getattr(self.sampler, "progress", False)
-        derived = derived_quantities(
-            self.make_eos, params, n_stars=self.n_stars, method=self.method, progress=progress
-        )
+        derived = derived_quantities(self.make_eos, params, progress=progress)
         per_obs = result.samples["log_likelihood_per_observation"]
         status = result.samples["likelihood_status"]
-        prior_params = np.asarray(
-            self.prior.sample(k_prior, self.n_prior_draws, self.n_params, self.make_eos)
-        )[None]
-        prior_derived = derived_quantities(
-            self.make_eos, prior_params, n_stars=self.n_stars, method=self.method
-        )
         failures = count_failures(status)
         posterior = EoSPosterior.from_draws(
             params,
@@ -165,6 +185,7 @@ class BayesianEstimator(AbstractEstimator):
                 "prior": self.prior.name,
                 "mass_prior": repr(self.mass_prior),
                 "n_masked_draws": int(np.sum(status != LikelihoodStatus.OK)),
+                "sampling_wall_time_s": round(sampling_s, 2),
             },
         )
         _warn_if_unconverged(posterior, failures)

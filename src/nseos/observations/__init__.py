@@ -15,6 +15,7 @@ from ._base import AbstractObservation as AbstractObservation
 from ._base import AbstractStarObservation as AbstractStarObservation
 from ._base import ObservationError as ObservationError
 from ._base import buchdahl_radius_km as buchdahl_radius_km
+from ._base import component_masses as component_masses
 from ._base import lambda_tilde as lambda_tilde
 from ._files import load as load
 from ._gaussian import MassRadiusGaussian as MassRadiusGaussian

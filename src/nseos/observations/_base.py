@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable, Hashable, Sequence
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 
 from .. import units
 from .._typing import Array, Float
@@ -73,7 +76,29 @@ class AbstractStarObservation(AbstractObservation):
     @abc.abstractmethod
     def mass_support_msun(self) -> tuple[float, float]:
         """Masses outside this range contribute negligibly (< e^-30 of the peak); the
-        marginalisation over the star's mass integrates only over it."""
+        marginalisation over the star's mass integrates only over it (over the whole branch
+        when the branch misses it, so the likelihood stays finite)."""
+
+    def batch_key(self) -> Hashable | None:
+        """Observations of one class with equal keys are integrated along the branch as one
+        vmapped block (see :meth:`stack`): XLA on a CPU is bound by the number of small
+        operations, so four NICER stars cost about a third as much that way. None (the
+        default) integrates this observation on its own."""
+        return None
+
+    @classmethod
+    def stack(cls, observations: Sequence[AbstractStarObservation]) -> AbstractStarObservation:
+        """One observation whose array fields carry a leading axis over ``observations``
+        (all of this class, with one batch key), for ``jax.vmap``. Its static fields are the
+        first one's, so the methods of a class with a batch key must use array fields only."""
+        return stack_modules(observations)
+
+    def log_mass_integral(self, lo_msun, hi_msun) -> Float[Array, ""] | None:
+        """ln of the integral of the likelihood over the mass from ``lo_msun`` to
+        ``hi_msun``, in closed form, for observations that depend on the mass alone; None
+        (the default) where there is no closed form and the likelihood integrates by
+        quadrature along the branch."""
+        return None
 
 
 class AbstractBinaryObservation(AbstractObservation):
@@ -96,6 +121,21 @@ class AbstractBinaryObservation(AbstractObservation):
     @abc.abstractmethod
     def mass_ratio_support(self) -> tuple[float, float]:
         """Range of q = m2 / m1 to integrate over (upper end 1)."""
+
+    def chirp_mass_marginal(self) -> tuple[float, Callable] | None:
+        """``(Mc_ref, f)``, where f(q, lambda1, lambda2) is ln of the likelihood integrated
+        over the chirp mass with the components' Lambdas those at ``Mc_ref`` [M_sun]; None
+        (the default) where the observation offers no such marginal."""
+        return None
+
+
+def stack_modules(modules: Sequence[eqx.Module]) -> eqx.Module:
+    """Modules of one structure and leaf shapes, stacked leaf by leaf along a new first
+    axis (static fields from the first)."""
+    leaves = [jax.tree_util.tree_leaves(m) for m in modules]
+    treedef = jax.tree_util.tree_structure(modules[0])
+    stacked = [jnp.stack([jnp.asarray(v) for v in column]) for column in zip(*leaves, strict=True)]
+    return jax.tree_util.tree_unflatten(treedef, stacked)
 
 
 def component_masses(chirp_mass_msun, mass_ratio):

@@ -6,6 +6,7 @@ import math
 
 import equinox as eqx
 import jax.numpy as jnp
+from jax.scipy.special import log_ndtr
 
 from .._typing import Array, Float
 from ._base import (
@@ -20,6 +21,15 @@ SUPPORT_SIGMAS = 8.0
 """Mass integration range, in standard deviations either side: the Gaussian there is
 exp(-32) ~ 1e-14 of its peak."""
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _log_ndtr_difference(za, zb):
+    """ln[Phi(zb) - Phi(za)] for za, zb <= 0 (-inf where za >= zb), with finite gradients."""
+    ok = zb > za
+    za_safe = jnp.where(ok, za, zb - 1.0)
+    lb, la = log_ndtr(zb), log_ndtr(za_safe)
+    value = lb + jnp.log(-jnp.expm1(la - lb))
+    return jnp.where(ok, value, -jnp.inf)
 
 
 class MassRadiusGaussian(AbstractStarObservation):
@@ -96,9 +106,12 @@ class MassRadiusGaussian(AbstractStarObservation):
         )
         return -0.5 * quad - norm
 
-    def mass_support_msun(self) -> tuple[float, float]:
+    def mass_support_msun(self):
         half = SUPPORT_SIGMAS * self.mass_sigma_msun
-        return max(self.mass_msun - half, 0.0), self.mass_msun + half
+        return jnp.maximum(self.mass_msun - half, 0.0), self.mass_msun + half
+
+    def batch_key(self):
+        return "mass_radius_gaussian"
 
     def confidence_ellipse(self, probability: float, n_points: int = 200):
         """(M [M_sun], R [km]) arrays tracing the ellipse that holds ``probability``."""
@@ -182,6 +195,24 @@ class PulsarMass(AbstractStarObservation):
         z = (m - self.mass_msun) / sigma
         norm = jnp.log(0.5 * (self.minus_sigma_msun + self.plus_sigma_msun)) + _LOG_SQRT_2PI
         return -0.5 * z * z - norm
+
+    def log_mass_integral(self, lo_msun, hi_msun) -> Float[Array, ""]:
+        """ln of the split normal's integral over [lo, hi]: each half is a difference of
+        normal CDFs, evaluated in the left tail (``log_ndtr``), so the value and its
+        gradient stay finite however far the interval lies from the measured mass (no
+        support cut, no -inf wall for HMC). -inf for an empty interval."""
+        lo, hi = jnp.asarray(lo_msun, float), jnp.asarray(hi_msun, float)
+        mu, s_minus, s_plus = self.mass_msun, self.minus_sigma_msun, self.plus_sigma_msun
+        log_sbar = math.log(0.5 * (s_minus + s_plus))
+        # Below the mean: Phi(zb) - Phi(za) with za < zb <= 0.
+        below = _log_ndtr_difference((lo - mu) / s_minus, (jnp.minimum(hi, mu) - mu) / s_minus) + (
+            math.log(s_minus) - log_sbar
+        )
+        # Above the mean, mirrored into the left tail: Phi(-za) - Phi(-zb), 0 <= za < zb.
+        above = _log_ndtr_difference(-(hi - mu) / s_plus, -(jnp.maximum(lo, mu) - mu) / s_plus) + (
+            math.log(s_plus) - log_sbar
+        )
+        return jnp.logaddexp(below, above)
 
     def mass_support_msun(self) -> tuple[float, float]:
         return (

@@ -36,7 +36,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from .._typing import Array, Float
+from .._typing import Array, Float, Int
 
 LOG_DENSITY_FLOOR_BELOW_PEAK = 80.0
 """Grid values are floored at exp(-80) times the peak density (to keep the logarithm finite);
@@ -63,6 +63,9 @@ class GriddedKDE(eqx.Module):
     log_density: Float[Array, ...]
     log_jacobian: Float[Array, ""]
     floor: Float[Array, ""]
+    grid_shape: Int[Array, " d"]
+    """Nodes per axis that hold the density; ``log_density`` may be larger (padded with the
+    floor, see :meth:`padded`) so that KDEs of different sizes stack for ``vmap``."""
     bandwidth: float = eqx.field(static=True)
     effective_sample_size: float = eqx.field(static=True)
 
@@ -79,25 +82,9 @@ class GriddedKDE(eqx.Module):
 
         u = jnp.einsum("ij,...j->...i", self.whitening, x - lift(self.mean))
         pos = (u - lift(self.origin)) / lift(self.spacing)
-        shape = self.log_density.shape
-        n = lift(jnp.asarray(shape))
+        n = lift(self.grid_shape)
         inside = jnp.all((pos >= 0) & (pos <= n - 1), axis=-1)
-        base = jnp.clip(jnp.floor(pos), 1, n - 3).astype(int)
-        t = pos - base
-        flat = self.log_density.reshape(-1)
-        # Tensor product of per-axis 4-point stencils, built by broadcasting.
-        index = jnp.zeros(lead + (1,) * self.ndim, dtype=int)
-        weight = jnp.ones(lead + (1,) * self.ndim)
-        offsets = jnp.arange(-1, 3).reshape((1,) * len(lead) + (4,))
-        stride = 1
-        for axis in reversed(range(self.ndim)):
-            expand = (1,) * axis + (4,) + (1,) * (self.ndim - 1 - axis)
-            idx = base[..., axis, None] + offsets
-            w = _catmull_rom_weights(t[..., axis])
-            index = index + (stride * idx).reshape(lead + expand)
-            weight = weight * w.reshape(lead + expand)
-            stride *= shape[axis]
-        value = jnp.sum(weight * flat[index], axis=tuple(range(-self.ndim, 0)))
+        value = interpolate_grid(self.log_density, pos, n)
         kde = jnp.where(inside, jnp.maximum(value, self.floor), -jnp.inf)
         tail = -0.5 * jnp.sum(u * u, axis=-1) / DEFENSIVE_SCALE**2 - self.ndim * math.log(
             math.sqrt(2.0 * math.pi) * DEFENSIVE_SCALE
@@ -106,6 +93,41 @@ class GriddedKDE(eqx.Module):
             kde + math.log1p(-DEFENSIVE_WEIGHT), tail + math.log(DEFENSIVE_WEIGHT)
         )
         return mixed + self.log_jacobian
+
+    def padded(self, shape: tuple[int, ...]) -> GriddedKDE:
+        """The same density on a grid enlarged to ``shape`` (the new nodes hold the floor and
+        count as outside, so the values are unchanged)."""
+        extra = [(0, n - m) for n, m in zip(shape, self.log_density.shape, strict=True)]
+        if any(e < 0 for _, e in extra):
+            raise ValueError(f"cannot pad a grid of shape {self.log_density.shape} to {shape}")
+        table = jnp.pad(self.log_density, extra, constant_values=self.floor)
+        return eqx.tree_at(lambda k: k.log_density, self, table)
+
+
+def interpolate_grid(table: Float[Array, ...], pos: Float[Array, "... d"], grid_shape=None):
+    """Cubic convolution (Catmull-Rom) interpolation of ``table`` at fractional node
+    positions ``pos`` (C^1; positions beyond the outer nodes extrapolate the edge cells).
+    ``grid_shape`` (default: the table's) is the part of the table that holds values."""
+    lead, ndim = pos.shape[:-1], table.ndim
+    shape = table.shape
+    n = jnp.asarray(shape) if grid_shape is None else jnp.asarray(grid_shape)
+    n = n.reshape((1,) * (pos.ndim - n.ndim) + n.shape)
+    base = jnp.clip(jnp.floor(pos), 1, n - 3).astype(int)
+    t = pos - base
+    flat = table.reshape(-1)
+    # Tensor product of per-axis 4-point stencils, built by broadcasting.
+    index = jnp.zeros(lead + (1,) * ndim, dtype=int)
+    weight = jnp.ones(lead + (1,) * ndim)
+    offsets = jnp.arange(-1, 3).reshape((1,) * len(lead) + (4,))
+    stride = 1
+    for axis in reversed(range(ndim)):
+        expand = (1,) * axis + (4,) + (1,) * (ndim - 1 - axis)
+        idx = base[..., axis, None] + offsets
+        w = _catmull_rom_weights(t[..., axis])
+        index = index + (stride * idx).reshape(lead + expand)
+        weight = weight * w.reshape(lead + expand)
+        stride *= shape[axis]
+    return jnp.sum(weight * flat[index], axis=tuple(range(-ndim, 0)))
 
 
 def _catmull_rom_weights(t):
@@ -201,6 +223,7 @@ def fit_gridded_kde(
         log_density=jnp.asarray(log_density),
         log_jacobian=jnp.asarray(logdet_w),
         floor=jnp.asarray(np.log(peak) - LOG_DENSITY_FLOOR_BELOW_PEAK),
+        grid_shape=jnp.asarray(nodes, dtype=int),
         bandwidth=h,
         effective_sample_size=float(n_eff),
     )

@@ -10,12 +10,16 @@ likelihood is only defined up to a constant, so all that matters is the *shape* 
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import logsumexp
 
+from .._typing import Array, Float
 from ._base import (
     AbstractBinaryObservation,
     AbstractStarObservation,
@@ -23,8 +27,9 @@ from ._base import (
     chirp_mass,
     component_masses,
     lambda_tilde,
+    stack_modules,
 )
-from ._kde import GriddedKDE, fit_gridded_kde
+from ._kde import GriddedKDE, fit_gridded_kde, interpolate_grid
 
 MIN_SAMPLES = 100
 """Fewer posterior draws than this cannot support a KDE in 2-3 dimensions."""
@@ -163,6 +168,8 @@ class MassRadiusSamples(AbstractStarObservation):
     name: str = eqx.field(static=True)
     samples: SampleTable = eqx.field(static=True)
     kde: GriddedKDE
+    support_msun: Float[Array, " 2"]
+    """The mass range of :meth:`mass_support_msun`."""
     reference: str = eqx.field(static=True)
 
     def __init__(
@@ -183,6 +190,9 @@ class MassRadiusSamples(AbstractStarObservation):
         self.reference = str(reference)
         weights = _prior_weights(analysis_prior, cols)
         self.kde = fit_gridded_kde(np.stack([cols["mass_msun"], cols["radius_km"]], 1), weights)
+        m = cols["mass_msun"]
+        pad = _SUPPORT_BANDWIDTHS * self.kde.bandwidth * float(np.std(m))
+        self.support_msun = jnp.asarray([max(float(m.min()) - pad, 0.0), float(m.max()) + pad])
 
     @property
     def kind(self) -> str:
@@ -203,10 +213,49 @@ class MassRadiusSamples(AbstractStarObservation):
         m, r = jnp.broadcast_arrays(jnp.asarray(mass_msun), jnp.asarray(radius_km))
         return self.kde(jnp.stack([m, r], axis=-1))
 
-    def mass_support_msun(self) -> tuple[float, float]:
-        m = self.samples["mass_msun"]
-        pad = _SUPPORT_BANDWIDTHS * self.kde.bandwidth * float(np.std(m))
-        return max(float(m.min()) - pad, 0.0), float(m.max()) + pad
+    def mass_support_msun(self):
+        return self.support_msun[0], self.support_msun[1]
+
+    def batch_key(self):
+        return "mass_radius_kde"
+
+    @classmethod
+    def stack(cls, observations):
+        shape = tuple(np.max([o.kde.log_density.shape for o in observations], axis=0))
+        padded = [eqx.tree_at(lambda o: o.kde, o, o.kde.padded(shape)) for o in observations]
+        return stack_modules(padded)
+
+
+_MARGINAL_GRID = (64, 384)
+"""Nodes of the chirp-mass marginal in q (over the support) and in ln Lambda-tilde."""
+_MARGINAL_LOG_LAMBDA_TILDE = (math.log(0.1), math.log(1e5))
+"""Range of the marginal's table in ln Lambda-tilde; beyond it the edge value holds."""
+_MARGINAL_CHIRP_MASS_NODES = 24
+
+
+@jax.jit
+def _marginal_rows(kde, q, lambda_tilde, chirp_mass, log_weight):
+    qq, ll, cc = jnp.meshgrid(q, lambda_tilde, chirp_mass, indexing="ij")
+    return logsumexp(kde(jnp.stack([cc, qq, ll], axis=-1)) + log_weight[None, None, :], axis=-1)
+
+
+def _chirp_mass_marginal(kde: GriddedKDE, chirp_mass_support, mass_ratio_support):
+    """ln of int dMc p(Mc, q, Lambda-tilde) on a (q, ln Lambda-tilde) grid: Gauss-Legendre
+    over the chirp-mass support, from the 3-D KDE itself (the same density estimate)."""
+    (mc_lo, mc_hi), (q_lo, q_hi) = chirp_mass_support, mass_ratio_support
+    n_q, n_l = _MARGINAL_GRID
+    q = np.linspace(q_lo, q_hi, n_q)
+    log_lt = np.linspace(*_MARGINAL_LOG_LAMBDA_TILDE, n_l)
+    xc, wc = np.polynomial.legendre.leggauss(_MARGINAL_CHIRP_MASS_NODES)
+    mc = mc_lo + (mc_hi - mc_lo) * 0.5 * (xc + 1.0)
+    log_w = np.log(0.5 * (mc_hi - mc_lo) * wc)
+    args = (jnp.asarray(np.exp(log_lt)), jnp.asarray(mc), jnp.asarray(log_w))
+    rows = [
+        np.asarray(_marginal_rows(kde, jnp.asarray(q[i : i + 8]), *args)) for i in range(0, n_q, 8)
+    ]
+    origin = jnp.asarray([q[0], log_lt[0]])
+    spacing = jnp.asarray([q[1] - q[0], log_lt[1] - log_lt[0]])
+    return jnp.asarray(np.concatenate(rows)), origin, spacing
 
 
 class TidalDeformability(AbstractBinaryObservation):
@@ -235,6 +284,12 @@ class TidalDeformability(AbstractBinaryObservation):
     name: str = eqx.field(static=True)
     samples: SampleTable = eqx.field(static=True)
     kde: GriddedKDE
+    marginal_log_density: Float[Array, "n_q n_lambda"]
+    """ln of the KDE integrated over the chirp mass, on a grid in (q, ln Lambda-tilde)."""
+    marginal_origin: Float[Array, " 2"]
+    marginal_spacing: Float[Array, " 2"]
+    reference_chirp_mass_msun: float = eqx.field(static=True)
+    """The samples' weighted median chirp mass."""
     reference: str = eqx.field(static=True)
 
     def __init__(
@@ -270,6 +325,13 @@ class TidalDeformability(AbstractBinaryObservation):
         mirrored[:, 1] = 2.0 - mirrored[:, 1]
         w = np.ones(x.shape[0]) if weights is None else weights
         self.kde = fit_gridded_kde(np.concatenate([x, mirrored]), np.concatenate([w, w]))
+        order = np.argsort(x[:, 0])
+        cdf = np.cumsum(w[order]) / np.sum(w)
+        self.reference_chirp_mass_msun = float(x[order[np.searchsorted(cdf, 0.5)], 0])
+        table, self.marginal_origin, self.marginal_spacing = _chirp_mass_marginal(
+            self.kde, self.chirp_mass_support_msun(), self.mass_ratio_support()
+        )
+        self.marginal_log_density = table
 
     def coordinates(self) -> np.ndarray:
         """The samples in the likelihood's coordinates: (chirp mass, q, Lambda-tilde)."""
@@ -298,6 +360,25 @@ class TidalDeformability(AbstractBinaryObservation):
         )
         m1, m2 = component_masses(mc, q)
         return self.kde(jnp.stack([mc, q, lambda_tilde(m1, m2, l1, l2)], axis=-1))
+
+    def chirp_mass_marginal(self):
+        mc = self.reference_chirp_mass_msun
+
+        def log_likelihood(mass_ratio, lambda1, lambda2):
+            q, l1, l2 = jnp.broadcast_arrays(
+                *(jnp.asarray(v) for v in (mass_ratio, lambda1, lambda2))
+            )
+            m1, m2 = component_masses(mc, q)
+            log_lt = jnp.log(jnp.maximum(lambda_tilde(m1, m2, l1, l2), 1e-300))
+            x = jnp.stack([q, log_lt], axis=-1)
+            lead = (1,) * (x.ndim - 1)
+            pos = (x - self.marginal_origin.reshape((*lead, 2))) / self.marginal_spacing.reshape(
+                (*lead, 2)
+            )
+            top = jnp.asarray(self.marginal_log_density.shape, float).reshape((*lead, 2)) - 1.0
+            return interpolate_grid(self.marginal_log_density, jnp.clip(pos, 0.0, top))
+
+        return mc, log_likelihood
 
     def _support(self, column: int) -> tuple[float, float]:
         x = self.coordinates()[:, column]

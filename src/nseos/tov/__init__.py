@@ -7,6 +7,7 @@ from ._curve import MassRadiusCurve as MassRadiusCurve
 from ._curve import TOVSolveError as TOVSolveError
 from ._curve import check_curve as check_curve
 from ._curve import mass_radius_curve as mass_radius_curve
+from ._curve import placed_mass_radius_curve as placed_mass_radius_curve
 from ._solver import RK4 as RK4
 from ._solver import SolveStatus as SolveStatus
 from ._solver import StarSolution as StarSolution

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import equinox as eqx
@@ -94,11 +95,20 @@ class MassRadiusCurve(eqx.Module):
         dt = t[k + 1] - t[k]
         d_m = _node_slopes(t, self.branch_mass_msun, last, zero_at_last=self.max_mass_reached)
         m0, m1 = self.branch_mass_msun[k], self.branch_mass_msun[k + 1]
-        s = jnp.clip((m - m0) / (m1 - m0), 0.0, 1.0)
+        d0, d1 = dt * d_m[k], dt * d_m[k + 1]
+
+        def newton_step(s, m0, m1, d0, d1, m):
+            f, df = _hermite(s, m0, m1, d0, d1)
+            return jnp.clip(s - (f - m) / jnp.maximum(df, 1e-12 * (m1 - m0)), 0.0, 1.0)
+
+        # Converge without a gradient, then take one differentiable step: at the root, its
+        # derivative is the implicit-function one, ds = -(df/dtheta) / (df/ds), so reverse
+        # mode stores one step instead of all of them.
+        frozen = jax.lax.stop_gradient((m0, m1, d0, d1, m))
+        s = jnp.clip((frozen[-1] - frozen[0]) / (frozen[1] - frozen[0]), 0.0, 1.0)
         for _ in range(_NEWTON_ITERATIONS):
-            f, df = _hermite(s, m0, m1, dt * d_m[k], dt * d_m[k + 1])
-            s = jnp.clip(s - (f - m) / jnp.maximum(df, 1e-12 * (m1 - m0)), 0.0, 1.0)
-        return k, s, dt
+            s = newton_step(s, *frozen)
+        return k, newton_step(jax.lax.stop_gradient(s), m0, m1, d0, d1, m), dt
 
     def _interpolate(self, mass_msun, *values):
         """Hermite values of each array at the given masses, sharing one M inversion."""
@@ -288,6 +298,40 @@ def mass_radius_curve(
         branch_log_lambda=insert(log_lam, log_lam_max),
         branch_last=last,
     )
+
+
+def placed_mass_radius_curve(
+    eos: AbstractEOS,
+    n_stars: int,
+    method: RK4 = RK4(),
+    *,
+    lowest_mass_msun: float = 0.9,
+    n_coarse: int = 16,
+    margin_log_pressure: float = 0.08,
+) -> MassRadiusCurve:
+    """A sequence whose ``n_stars`` lie where masses of interest are: from the star of
+    ``lowest_mass_msun`` to just beyond the maximum mass.
+
+    A coarse sequence of ``n_coarse`` stars over the default range, outside the gradient
+    (``stop_gradient``), locates ln p_c of the lowest mass and of the maximum mass; the
+    returned sequence spreads its stars over [ln p_c(lowest mass), ln p_c(M_max) +
+    ``margin_log_pressure``] (clipped to the default range). The placement only moves the
+    interpolation nodes, so the values, and their derivatives with respect to the EoS, are
+    those of :func:`mass_radius_curve` up to its interpolation error, for a fraction of the
+    stars: the stars below the lowest mass of interest (half of a default sequence) are not
+    solved at all. Pure and jit/vmap/grad-friendly.
+    """
+    if n_coarse < 4:
+        raise ValueError("n_coarse must be at least 4.")
+    frozen = jax.lax.stop_gradient(eos)
+    coarse = jax.lax.stop_gradient(mass_radius_curve(frozen, n_coarse, method))
+    p_lo, p_hi = frozen.default_central_pressure_range_mev_fm3()
+    low_mass = jnp.minimum(lowest_mass_msun, coarse.max_mass_msun - 1e-3)
+    lo = jnp.where(coarse.min_mass_msun < low_mass, coarse.central_pressure_at(low_mass), p_lo)
+    lo = jnp.where(jnp.isfinite(lo), lo, p_lo)
+    hi = coarse.central_pressure_at_max_mass_mev_fm3 * math.exp(margin_log_pressure)
+    hi = jnp.where(coarse.max_mass_reached, jnp.minimum(hi, p_hi), p_hi)
+    return mass_radius_curve(eos, n_stars, method, (lo, hi))
 
 
 def check_curve(curve: MassRadiusCurve) -> MassRadiusCurve:
