@@ -74,7 +74,7 @@ class AbstractStarObservation(AbstractObservation):
         """ln L of the data given a star with these properties (any matching shapes)."""
 
     @abc.abstractmethod
-    def mass_support_msun(self) -> tuple[float, float]:
+    def mass_support_msun(self) -> tuple[Float[Array, ""], Float[Array, ""]]:
         """Masses outside this range contribute negligibly (< e^-30 of the peak); the
         marginalisation over the star's mass integrates only over it (over the whole branch
         when the branch misses it, so the likelihood stays finite)."""
