@@ -20,7 +20,7 @@ $(BENCH_STAMP): $(STAMP)
 	@touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/nseos demo --out results/demo
+	$(VENV)/bin/nseos demo --out nseos-demo
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --durations=15

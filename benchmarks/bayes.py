@@ -48,6 +48,9 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--n-stars", type=int, default=None, help="stars per M-R sequence")
     parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument(
+        "--dense", action="store_true", help="adapt a dense mass matrix (default: diagonal)"
+    )
     parser.add_argument("--save", default=None, help="write the posterior (netCDF) here")
     parser.add_argument(
         "--cache", default=None, help="JAX compilation cache directory (warm-start timings)"
@@ -59,7 +62,9 @@ def main() -> None:
 
     observations = catalogs.modern()
     est = BayesianEstimator(
-        sampler=NumPyroNUTS(args.warmup, args.draws, args.chains, progress=False),
+        sampler=NumPyroNUTS(
+            args.warmup, args.draws, args.chains, progress=False, dense_mass=args.dense
+        ),
         n_prior_draws=100,
     )
     if args.n_stars is not None:

@@ -172,3 +172,65 @@ def test_toy_quick_writes_the_study(tmp_path):
     )
     bad = run("toy", "--quick", "--steps", "15", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "multiple" in bad.stderr
+
+
+def _mock_catalogue_csv(path):
+    """14 stars on the SLy4-like member's M-R curve (masses 1.0 ... 2.0 M_sun), observed with
+    sigma_M = 0.05 M_sun and sigma_R = 0.15 km; returns the true R(1.4) [km]."""
+    from conftest import curve_jit
+    from nseos.eos import SpeedOfSoundSegments
+
+    curve = curve_jit(SpeedOfSoundSegments(np.array([0.0603, 0.1308, 0.2629, 0.4497, 0.6796])))
+    rng = np.random.default_rng(11)
+    masses = np.linspace(1.0, 2.0, 14)
+    radii = np.asarray(curve.radius_at(masses))
+    rows = [
+        [f"m{i}", "mass_radius", m + 0.05 * rng.standard_normal(), 0.05,
+         r + 0.15 * rng.standard_normal(), 0.15, 0.0]
+        for i, (m, r) in enumerate(zip(masses, radii, strict=True))
+    ]  # fmt: skip
+    write_csv(path, list(CSV_COLUMNS), rows)
+    return float(curve.radius_at(1.4))
+
+
+def test_fit_and_compare_on_a_known_mock_catalogue(tmp_path):
+    """`nseos fit` recovers the SLy4-like truth from precise mock stars and writes the
+    summary schema; `nseos compare` turns two fits into a report."""
+    truth_r14 = _mock_catalogue_csv(tmp_path / "mock.csv")
+    short = ("--warmup", "150", "--draws", "150", "--chains", "2", "--prior-draws", "64")
+    out = tmp_path / "fit"
+    res = run("fit", "--observations", str(tmp_path / "mock.csv"), *short, "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((out / "summary.json").read_text())
+    assert doc["format"] == "nseos-summary" and doc["run"]["observations"][0] == "m0"
+    r14 = doc["quantities"]["radius_km_at_1p4"]
+    assert r14["unit"] == "km" and r14["q2.5"] < truth_r14 < r14["q97.5"]
+    assert abs(r14["median"] - truth_r14) < 0.25
+    assert r14["q97.5"] - r14["q2.5"] < 1.5  # the data, not the prior, set it
+    assert doc["quantities"]["max_mass_msun"]["q2.5"] > 1.9  # a 2.0 M_sun star was seen
+    assert "radius_km_at_1p4" in doc["quantities"] and "R(1.4 M_sun) [km]" in res.stdout
+    from nseos.posterior import EoSPosterior
+
+    post = EoSPosterior.load(out / "posterior.nc")
+    assert post.datatree["posterior"].sizes["draw"] == 150
+    cmp_out = tmp_path / "cmp"
+    res = run("compare", str(out), str(out / "posterior.nc"), "--quiet", "--out", str(cmp_out))
+    assert res.returncode == 0, res.stderr
+    assert (cmp_out / "figures" / "eos_band.png").stat().st_size > 10_000
+    assert "Prior dependence" in (cmp_out / "report.md").read_text()
+    assert (cmp_out / "tables" / "agreement.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("fit", "--observations", "modern", "--prior", "flat", "--out", "x"), "unknown prior"),
+        (("fit", "--observations", "nope", "--out", "x"), "neither an observation file"),
+        (("fit", "--method", "replica", "--observations", "xray_2016", "--out", "x"), "--model"),
+        (("compare", "no/such/dir", "--out", "x"), "not found"),
+    ],
+)
+def test_fit_and_compare_bad_input_one_line(tmp_path, args, message):
+    res = run(*args, cwd=tmp_path)
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.count("\n") == 1 and message in res.stderr

@@ -3,8 +3,9 @@
 ``nseos tov`` solves the TOV equations for one EoS; ``nseos observations`` shows data sets
 (table, contours, an EoS's likelihood); ``nseos validate`` trains (or loads) NN-replica
 ensembles and reports the original RMS radius table; ``nseos toy`` runs the 1-D
-noise-injection study; ``nseos demo`` is the main job (for now
-the TOV demo: reference EoS, their M-R and Lambda curves, a table and a figure).
+noise-injection study; ``nseos fit`` fits an estimator and writes ``posterior.nc`` and
+``summary.json``; ``nseos compare`` compares saved posteriors; ``nseos demo`` is the main job
+(both estimators on the bundled data, compared, in one report).
 
 Exit codes: 0 success, 1 bad input or a failed solve (one-line message on stderr, no
 traceback), 2 command-line usage error.
@@ -202,51 +203,116 @@ def cmd_observations(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """The TOV demo: reference EoS through the solver, a table and a figure."""
+    """The main job: both estimators on the bundled data, compared, in one report."""
     _enable_x64()
-    from . import eos as eos_mod
-    from ._io import write_text_atomic
-    from .plots import mass_radius_figure, save_figure
+    import jax
 
-    out = Path(args.out)
-    models = [
-        ("SLy4 (Douchin-Haensel)", lambda: eos_mod.sly4()),
-        ("SLy (Read+2009 PP)", lambda: eos_mod.read2009_named("SLy")),
-        ("MPA1", lambda: eos_mod.reference_eos("MPA1")),
-        ("H4", lambda: eos_mod.reference_eos("H4")),
-        ("MS1", lambda: eos_mod.reference_eos("MS1")),
-        ("c_s^2 segments (0.3,0.5,0.5,0.4,0.3)", lambda: eos_mod.SpeedOfSoundSegments()),
-    ]
-    curves, rows = [], []
-    t0 = time.perf_counter()
-    for i, (label, make) in enumerate(models, start=1):
-        t = time.perf_counter()
-        curve = _solve_curve(make(), args.n_stars, args.steps)
-        s = _curve_summary(curve)
-        curves.append((label, curve))
-        rows.append({"eos": label, **s})
-        print(
-            f"[{i}/{len(models)}] {label:40s} M_max = {s['max_mass_msun']:.3f} M_sun, "
-            f"R(1.4) = {s['radius_1p4_km']:.2f} km, Lambda(1.4) = {s['lambda_1p4']:.0f} "
-            f"({time.perf_counter() - t:.1f} s incl. compile)",
-            flush=True,
+    from .pipeline import DemoScale, run_demo
+
+    scale = DemoScale.tiny() if args.tiny else DemoScale()
+    run_demo(
+        args.out, key=jax.random.key(args.seed), scale=scale, cache_dir=args.cache, quiet=args.quiet
+    )
+    return EXIT_OK
+
+
+def _make_estimator(args):
+    from .pipeline import make_prior
+
+    try:
+        prior = make_prior(args.prior)
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+    if args.method == "bayes":
+        from .bayes import BayesianEstimator, NumPyroNUTS
+
+        sampler = NumPyroNUTS(
+            args.warmup,
+            args.draws,
+            args.chains,
+            target_accept=args.target_accept,
+            progress=not args.quiet,
         )
-    fig = mass_radius_figure(curves)
-    written = save_figure(fig, out / "mass_radius")
-    header = (
-        "| EoS | M_max [M_sun] | R(M_max) [km] | R(1.4) [km] | Lambda(1.4) |\n"
-        "|---|---|---|---|---|\n"
-    )
-    table = header + "".join(
-        f"| {r['eos']} | {r['max_mass_msun']:.3f} | {r['radius_at_max_mass_km']:.2f} | "
-        f"{r['radius_1p4_km']:.2f} | {r['lambda_1p4']:.0f} |\n"
-        for r in rows
-    )
-    write_text_atomic(out / "summary.md", table)
-    write_text_atomic(out / "summary.json", json.dumps(rows, indent=2))
-    print(table)
-    print(f"wrote {', '.join(written)}, {out / 'summary.md'}, {out / 'summary.json'}")
-    print(f"demo finished in {time.perf_counter() - t0:.1f} s")
+        return BayesianEstimator(prior=prior, sampler=sampler, n_prior_draws=args.prior_draws)
+    from .replica import ReplicaEstimator
+
+    if args.model is None:
+        raise CLIError(
+            "--method replica needs --model DIR, a saved ensemble (train one with "
+            "`nseos validate --method replica --out DIR` or `nseos demo`)"
+        )
+    try:
+        est = ReplicaEstimator.load(args.model)
+    except (OSError, ValueError) as err:
+        raise CLIError(str(err)) from None
+    if est.training.prior.name != prior.name:
+        raise CLIError(
+            f"the ensemble in {args.model} was trained on the {est.training.prior.name!r} "
+            f"distribution, not {prior.name!r}; pass the matching --prior or retrain"
+        )
+    return est
+
+
+def cmd_fit(args) -> int:
+    """Fit one estimator to observations; write posterior.nc and summary.json."""
+    _enable_x64()
+    import warnings
+
+    import jax
+
+    from .pipeline import summary_table_markdown, write_fit
+    from .posterior import ConvergenceWarning
+
+    observations = _load_observations(args.observations)
+    est = _make_estimator(args)
+    t = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        try:
+            posterior = est.fit(observations, key=jax.random.key(args.seed))
+        except ValueError as err:
+            raise CLIError(str(err)) from None
+    for w in caught:
+        print(f"nseos: warning: {w.message}", file=sys.stderr)
+    written = write_fit(posterior, args.out, observations)
+    if not args.quiet:
+        print(summary_table_markdown(posterior))
+        print(
+            f"{posterior!r} in {time.perf_counter() - t:.0f} s; "
+            f"wrote {', '.join(map(str, written))}"
+        )
+    return EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    """Compare saved posteriors (directories written by `nseos fit` or posterior files)."""
+    from .compare import compare, write_comparison
+    from .posterior import EoSPosterior
+
+    posteriors = {}
+    for item in args.runs:
+        path = Path(item)
+        file = path / "posterior.nc" if path.is_dir() else path
+        try:
+            post = EoSPosterior.load(file)
+        except (FileNotFoundError, ValueError) as err:
+            raise CLIError(str(err)) from None
+        label = path.name if path.is_dir() else path.stem
+        method = post.datatree.attrs.get("method", "?")
+        prior = post.datatree.attrs.get("prior")
+        name = f"{label} ({method}{', ' + prior if prior else ''})"
+        if name in posteriors:
+            name = f"{name} [{len(posteriors) + 1}]"
+        posteriors[name] = post
+    observations = _load_observations(args.observations) if args.observations else ()
+    try:
+        comparison = compare(posteriors)
+    except KeyError as err:
+        raise CLIError(str(err).strip("'\"")) from None
+    report = write_comparison(comparison, posteriors, args.out, observations=observations)
+    if not args.quiet:
+        print(comparison.widths.to_markdown())
+        print(f"wrote {report} and {Path(args.out) / 'report.html'}")
     return EXIT_OK
 
 
@@ -438,9 +504,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nseos", description="Neutron-star equation-of-state toolkit (JAX)."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    common.add_argument("--quiet", action="store_true", help="no progress output")
 
     tov = sub.add_parser(
         "tov",
+        parents=[common],
         help="solve the TOV equations for one EoS",
         description="Solve the TOV + tidal equations along a mass-radius sequence.",
     )
@@ -473,6 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     obs = sub.add_parser(
         "observations",
+        parents=[common],
         help="show observations: a table, contours, and optionally an EoS's likelihood",
         description="Print the observations of a file (CSV or TOML, see "
         "nseos.observations.load) or of a bundled catalog, draw their 68%%/95%% contours "
@@ -491,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser(
         "validate",
+        parents=[common],
         help="run an estimator's validation protocol on mock data",
         description="Train NN-replica ensembles (or load one) and report the RMS radius error "
         "at M = 0.6 ... 1.8 M_sun over held-out mock EoS, next to the published values of "
@@ -520,12 +592,12 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--patience", type=int, default=3)
     val.add_argument("--n-val", type=int, default=200, help="held-out validation EoS")
     val.add_argument("--cache", metavar="DIR", default=None, help="training-data cache")
-    val.add_argument("--seed", type=int, default=0)
     val.add_argument("--out", default="results/validation", help="output directory")
     val.set_defaults(func=cmd_validate)
 
     toy = sub.add_parser(
         "toy",
+        parents=[common],
         help="run the 1-D noise-injection study (replicas vs parameter noise vs dropout)",
         description="Train 1-2-2-1, 1-4-4-1 and 1-9-9-1 networks with ReLU, leaky ReLU and "
         "sigmoid on 20 points of a peaked 1-D function, plain and with data replicas "
@@ -542,16 +614,73 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--learning-rate", type=float, default=3e-3, help="Adam step size")
     toy.add_argument("--input-sigma", type=float, default=0.05, help="std of the noise dx on x")
     toy.add_argument("--dropout-rate", type=float, default=0.1)
-    toy.add_argument("--seed", type=int, default=0)
-    toy.add_argument("--quiet", action="store_true", help="no progress bar or claims printout")
     toy.add_argument("--out", default="results/toy", help="output directory")
     toy.set_defaults(func=cmd_toy)
 
-    demo = sub.add_parser("demo", help="run the main demo job")
-    demo.add_argument("--out", default="results/demo", help="output directory")
-    demo.add_argument("--n-stars", type=int, default=100)
-    demo.add_argument("--steps", type=int, default=None)
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="the main job: both estimators on the bundled data, compared, in one report",
+        description="Run the Bayesian estimator on catalogs.modern() under the uniform and "
+        "the chiEFT prior, and the Bayesian and the NN-replica estimator (trained at a demo "
+        "scale, cached) on the original X-ray catalog; compare them and write report.md and "
+        "report.html with every figure and table, and the posteriors as netCDF, to --out. "
+        "Offline; about 10 minutes on 2 cores.",
+    )
+    demo.add_argument("--out", default="nseos-demo", help="output directory")
+    demo.add_argument(
+        "--cache",
+        metavar="DIR",
+        default=None,
+        help="where the trained ensemble is cached (default ~/.cache/nseos)",
+    )
+    demo.add_argument("--tiny", action="store_true", help="seconds-scale settings (for tests)")
     demo.set_defaults(func=cmd_demo)
+
+    fit = sub.add_parser(
+        "fit",
+        parents=[common],
+        help="fit an estimator to observations; write posterior.nc and summary.json",
+        description="Fit the Bayesian (NUTS) or the NN-replica estimator and write "
+        "posterior.nc (ArviZ DataTree, netCDF) and summary.json (median and 2.5/16/84/97.5 %% "
+        "quantiles of R(1.0/1.4/1.8/2.0 M_sun) [km], M_max [M_sun], Lambda(1.4), p(2/3/5 "
+        "rho0) [MeV/fm^3]) to --out.",
+    )
+    fit.add_argument("--method", choices=["bayes", "replica"], default="bayes")
+    fit.add_argument(
+        "--observations",
+        required=True,
+        help="an observation file (.csv/.toml) or a catalog "
+        "name: xray_2016, nicer, pulsar_masses, gw170817, gw190425, modern",
+    )
+    fit.add_argument(
+        "--prior",
+        default="uniform",
+        help="uniform (default), log-uniform or chieft; for "
+        "--method replica, the training distribution the model must have",
+    )
+    fit.add_argument("--model", metavar="DIR", help="saved NN-replica ensemble (--method replica)")
+    fit.add_argument("--warmup", type=int, default=1000, help="NUTS warm-up steps per chain")
+    fit.add_argument("--draws", type=int, default=1000, help="NUTS draws per chain")
+    fit.add_argument("--chains", type=int, default=4)
+    fit.add_argument("--target-accept", type=float, default=0.8)
+    fit.add_argument(
+        "--prior-draws", type=int, default=500, help="prior draws stored with the posterior"
+    )
+    fit.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    fit.set_defaults(func=cmd_fit)
+
+    cmp_ = sub.add_parser(
+        "compare",
+        parents=[common],
+        help="compare saved posteriors: widths, prior dependence, agreement, figures",
+        description="Compare posteriors written by `nseos fit` (directories) or posterior "
+        ".nc files; write report.md, report.html, figures and CSV tables to --out.",
+    )
+    cmp_.add_argument("runs", nargs="+", help="fit directories or posterior .nc files")
+    cmp_.add_argument("--observations", help="overlay these observations on the M-R figure")
+    cmp_.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    cmp_.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -126,12 +126,13 @@ def _mass_radius_panel(ax, plt, observations, curves):
                 alpha=0.25,
                 label=f"{obs.name} (radio mass)",
             )
-    for label, c in curves:
+    for i, (label, c) in enumerate(curves):
         stable = np.asarray(c.stable)
         ax.plot(
             np.asarray(c.radius_km)[stable],
             np.asarray(c.mass_msun)[stable],
-            "k",
+            color="k",
+            ls=("-", "--", "-.", ":")[i % 4],
             lw=1.2,
             alpha=0.7,
             label=label,

@@ -10,7 +10,12 @@ Derived quantities (all on fixed grids, units in the names):
 * ``pressure_mev_fm3`` on ``energy_density_mev_fm3`` (rho0 c^2 to 8 rho0 c^2, log-spaced);
 * ``radius_km`` on ``mass_msun`` (0.8 to 2.6 M_sun; NaN above the draw's M_max);
 * scalars ``max_mass_msun``, ``radius_1p4_km``, ``lambda_1p4``, ``pressure_2rho0_mev_fm3``,
-  ``pressure_3rho0_mev_fm3``.
+  ``pressure_3rho0_mev_fm3``, ``pressure_5rho0_mev_fm3``.
+
+:data:`SUMMARY_QUANTITIES` names the headline numbers that tables, ``summary.json`` and the
+method comparison report (``radius_km_at_1p4``, ``pressure_mev_fm3_at_3rho0``, ...);
+:meth:`EoSPosterior.draws` returns the draws of any of them and :meth:`EoSPosterior.summary`
+their median and 2.5/16/84/97.5 % quantiles.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -42,8 +48,73 @@ SCALARS = (
     "lambda_1p4",
     "pressure_2rho0_mev_fm3",
     "pressure_3rho0_mev_fm3",
+    "pressure_5rho0_mev_fm3",
 )
 _DERIVED_BATCH = 128
+_SCALAR_DENSITIES_RHO0 = (2.0, 3.0, 5.0)
+"""Densities (in rho0) where the pressure is also recorded exactly, as a scalar."""
+
+
+class SummaryQuantity(NamedTuple):
+    """A headline number of an EoS posterior.
+
+    Attributes
+    ----------
+    key : str
+        Its name in ``summary.json`` and the tables, unit included (``radius_km_at_1p4``).
+    label : str
+        For tables and figure axes, unit included.
+    unit : str
+    variable : str
+        The posterior variable it is read from.
+    mass_msun : float or None
+        For ``radius_km``: the grid mass it is read at.
+    """
+
+    key: str
+    label: str
+    unit: str
+    variable: str
+    mass_msun: float | None = None
+
+
+def _radius_quantity(mass_msun: float) -> SummaryQuantity:
+    tag = f"{mass_msun:.1f}".replace(".", "p")
+    return SummaryQuantity(
+        f"radius_km_at_{tag}", f"R({mass_msun:.1f} M_sun) [km]", "km", "radius_km", mass_msun
+    )
+
+
+def _pressure_quantity(rho0: int) -> SummaryQuantity:
+    return SummaryQuantity(
+        f"pressure_mev_fm3_at_{rho0}rho0",
+        f"p({rho0} rho0) [MeV/fm^3]",
+        "MeV/fm^3",
+        f"pressure_{rho0}rho0_mev_fm3",
+    )
+
+
+SUMMARY_QUANTITIES: tuple[SummaryQuantity, ...] = (
+    *(_radius_quantity(m) for m in (1.0, 1.4, 1.8, 2.0)),
+    SummaryQuantity("max_mass_msun", "M_max [M_sun]", "M_sun", "max_mass_msun"),
+    SummaryQuantity("lambda_at_1p4", "Lambda(1.4 M_sun) [dimensionless]", "1", "lambda_1p4"),
+    *(_pressure_quantity(k) for k in (2, 3, 5)),
+)
+"""The headline numbers: R at 1.0, 1.4, 1.8 and 2.0 M_sun, M_max, Lambda(1.4), and the
+pressure at 2, 3 and 5 rho0 (rho0 c^2 = 151.5 MeV fm^-3, units.py)."""
+SUMMARY_PROBABILITIES = (0.025, 0.16, 0.5, 0.84, 0.975)
+"""The quantiles that summaries report: median, 68 % and 95 % central intervals."""
+_QUANTILE_NAMES = ("q2.5", "q16", "median", "q84", "q97.5")
+
+
+def summary_quantity(key: str) -> SummaryQuantity:
+    """The :data:`SUMMARY_QUANTITIES` entry named ``key``."""
+    for q in SUMMARY_QUANTITIES:
+        if q.key == key:
+            return q
+    raise KeyError(
+        f"no summary quantity {key!r}; have {', '.join(q.key for q in SUMMARY_QUANTITIES)}"
+    )
 
 
 class ConvergenceWarning(UserWarning):
@@ -53,18 +124,24 @@ class ConvergenceWarning(UserWarning):
 def _derived_one(eos: AbstractEOS, n_stars: int, method: RK4) -> dict[str, jax.Array]:
     curve = mass_radius_curve(eos, n_stars, method)
     r14, lam14 = curve.radius_and_lambda_at(1.4)
+    n_grid = ENERGY_DENSITY_GRID_MEV_FM3.shape[0]
     eps = jnp.concatenate(
-        [jnp.asarray(ENERGY_DENSITY_GRID_MEV_FM3), jnp.array([2.0, 3.0]) * RHO0_MEV_FM3]
+        [
+            jnp.asarray(ENERGY_DENSITY_GRID_MEV_FM3),
+            jnp.asarray(_SCALAR_DENSITIES_RHO0) * RHO0_MEV_FM3,
+        ]
     )
     p = eos.pressure_of_energy_density(eps)
     return {
-        "pressure_mev_fm3": p[:-2],
+        "pressure_mev_fm3": p[:n_grid],
         "radius_km": curve.radius_at(jnp.asarray(MASS_GRID_MSUN)),
         "max_mass_msun": curve.max_mass_msun,
         "radius_1p4_km": r14,
         "lambda_1p4": lam14,
-        "pressure_2rho0_mev_fm3": p[-2],
-        "pressure_3rho0_mev_fm3": p[-1],
+        **{
+            f"pressure_{k:.0f}rho0_mev_fm3": p[n_grid + i]
+            for i, k in enumerate(_SCALAR_DENSITIES_RHO0)
+        },
     }
 
 
@@ -202,6 +279,43 @@ class EoSPosterior:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmedian(v.values, axis=-1)
+
+    def draws(self, key: str, group: str = "posterior") -> np.ndarray:
+        """All draws of a :data:`SUMMARY_QUANTITIES` entry, flattened over (chain, draw);
+        NaN where it does not exist (R(2.0) of a draw with M_max < 2 M_sun)."""
+        q = summary_quantity(key)
+        ds = self.datatree[group].to_dataset()
+        if q.variable not in ds:
+            raise KeyError(
+                f"{key} needs the variable {q.variable!r}, which this posterior lacks "
+                "(saved by an older nseos?)"
+            )
+        v = ds[q.variable]
+        if q.mass_msun is not None:
+            v = v.sel(mass_msun=q.mass_msun, method="nearest", tolerance=1e-6)
+        return np.asarray(v.values, float).reshape(-1)
+
+    def summary(self, group: str = "posterior") -> dict[str, dict[str, float | str | None]]:
+        """Median and 2.5/16/84/97.5 % quantiles of every :data:`SUMMARY_QUANTITIES` entry,
+        over the draws where it exists, keyed as in ``summary.json``
+        (``{"radius_km_at_1p4": {"unit": "km", "median": ..., "q2.5": ..., ...}}``).
+        ``fraction_defined`` is the share of draws where the quantity exists; a quantity
+        with no defined draw has ``None`` values."""
+        out = {}
+        for q in SUMMARY_QUANTITIES:
+            x = self.draws(q.key, group)
+            ok = np.isfinite(x)
+            entry: dict[str, float | str | None] = {"unit": q.unit}
+            values = (
+                np.quantile(x[ok], SUMMARY_PROBABILITIES)
+                if ok.any()
+                else [None] * len(SUMMARY_PROBABILITIES)
+            )
+            for name, value in zip(_QUANTILE_NAMES, values, strict=True):
+                entry[name] = None if value is None else float(value)
+            entry["fraction_defined"] = float(ok.mean())
+            out[q.key] = entry
+        return out
 
     def fraction_defined(self, quantity: str = "radius_km") -> np.ndarray:
         """Fraction of draws where the quantity exists (e.g. the star is below M_max)."""

@@ -126,6 +126,17 @@ class BayesianEstimator(AbstractEstimator):
             params[None], derived, attrs={"method": "prior", "prior": self.prior.name}
         )
 
+    def initial_points(self, key: jax.Array) -> dict[str, jax.Array]:
+        """One starting point per chain, drawn from the prior *with* its EoS factor (so a
+        chiral-EFT-constrained chain starts inside the band, not on a steep wall), in
+        NumPyro's unconstrained space."""
+        from numpyro.distributions.transforms import biject_to
+
+        chains = self.sampler.chains
+        x = self.prior.sample(key, chains, self.n_params, self.make_eos)
+        support = self.prior.base_distribution(self.n_params).support
+        return {PARAMETER_SITE: biject_to(support).inv(x)}
+
     @staticmethod
     def _check_reachable(observations: ObservationSet, max_mass_msun: np.ndarray) -> None:
         """Refuse data that no prior draw can reach: an observation whose lowest supported
@@ -151,6 +162,7 @@ class BayesianEstimator(AbstractEstimator):
         if not isinstance(observations, ObservationSet) or len(observations) == 0:
             raise ValueError("fit needs a non-empty ObservationSet")
         k_run, k_prior = jax.random.split(key)
+        k_init = jax.random.fold_in(k_prior, 1)
         # The prior's own draws come first: they are stored with the posterior, and their M_max
         # shows whether the data are within the prior's reach at all.
         n_prior = max(self.n_prior_draws, _REACHABILITY_DRAWS)
@@ -160,7 +172,9 @@ class BayesianEstimator(AbstractEstimator):
         prior_params = prior_params[None, : self.n_prior_draws]
         prior_derived = {k: v[:, : self.n_prior_draws] for k, v in prior_derived.items()}
         started = time.perf_counter()
-        result = self.sampler.run(self.model(observations), k_run)
+        result = self.sampler.run(
+            self.model(observations), k_run, init_params=self.initial_points(k_init)
+        )
         sampling_s = time.perf_counter() - started
         params = result.samples[PARAMETER_SITE]
         progress = getattr(self.sampler, "progress", False)

@@ -30,8 +30,10 @@ class AbstractSampler(eqx.Module):
     chains: eqx.AbstractVar[int]
 
     @abc.abstractmethod
-    def run(self, model, key: jax.Array) -> SamplerResult:
-        """Sample ``model`` (a NumPyro model with no arguments)."""
+    def run(self, model, key: jax.Array, init_params: dict | None = None) -> SamplerResult:
+        """Sample ``model`` (a NumPyro model with no arguments). ``init_params``: starting
+        points in the unconstrained space, ``{site: array (chains, ...)}``; by default
+        NumPyro's ``init_to_uniform``."""
 
 
 class NumPyroNUTS(AbstractSampler):
@@ -72,7 +74,7 @@ class NumPyroNUTS(AbstractSampler):
         if self.chain_method not in ("vectorized", "parallel", "sequential"):
             raise ValueError(f"unknown chain_method {self.chain_method!r}")
 
-    def run(self, model, key):
+    def run(self, model, key, init_params=None):
         from numpyro.infer import MCMC, NUTS
 
         kernel = NUTS(
@@ -94,8 +96,21 @@ class NumPyroNUTS(AbstractSampler):
             progress_bar=self.progress,
         )
         samples, extra = [], []
-        for k in jax.random.split(key, rounds):
-            mcmc.run(k, extra_fields=("diverging", "energy", "num_steps", "accept_prob"))
+        for i, k in enumerate(jax.random.split(key, rounds)):
+            init = None
+            if init_params is not None:
+                chunk = slice(i * per_round, (i + 1) * per_round)
+                init = {
+                    name: _pad_chains(jnp.asarray(v)[chunk], per_round)
+                    for name, v in init_params.items()
+                }
+                if per_round == 1:
+                    init = {name: v[0] for name, v in init.items()}
+            mcmc.run(
+                k,
+                extra_fields=("diverging", "energy", "num_steps", "accept_prob"),
+                init_params=init,
+            )
             samples.append(mcmc.get_samples(group_by_chain=True))
             extra.append(mcmc.get_extra_fields(group_by_chain=True))
 
@@ -137,7 +152,7 @@ class BlackJAXNUTS(AbstractSampler):
     def __check_init__(self):
         _check_counts(self)
 
-    def run(self, model, key):
+    def run(self, model, key, init_params=None):
         import blackjax
         from numpyro.infer.util import initialize_model
 
@@ -145,7 +160,7 @@ class BlackJAXNUTS(AbstractSampler):
         init_keys = jax.random.split(k_init, self.chains)
         info = initialize_model(init_keys, model, dynamic_args=False)
         potential_fn, postprocess_fn = info.potential_fn, info.postprocess_fn
-        positions = info.param_info.z
+        positions = info.param_info.z if init_params is None else init_params
 
         def logdensity(z):
             return -potential_fn(z)
@@ -214,6 +229,11 @@ class BlackJAXNUTS(AbstractSampler):
             "acceptance_rate": np.asarray(acc),
         }
         return SamplerResult(samples, stats)
+
+
+def _pad_chains(x: jax.Array, n: int) -> jax.Array:
+    """Repeat leading rows so that ``x`` has ``n`` (a short last round of chains)."""
+    return x if x.shape[0] == n else jnp.concatenate([x, x[: n - x.shape[0]]])
 
 
 def _check_counts(s) -> None:

@@ -55,6 +55,7 @@ from ._train import (
 
 FILE_FORMAT = "nseos-replica-ensemble"
 _TRAINING_DATA_TAG = 0x7D0
+_PRIOR_DRAWS_TAG = 0x7D1
 FILE_FORMAT_VERSION = 1
 _HEADER = "model.json"
 _WEIGHTS = "weights.eqx"
@@ -82,6 +83,10 @@ class ReplicaEstimator(AbstractEstimator):
         0 (default): each member predicts once from the observed catalogue. > 0: each member
         also sees this many noisy copies of it (observational errors propagated by Monte
         Carlo), and the draws are members x copies.
+    n_prior_draws : int
+        Draws of the training distribution (the estimator's implicit prior: ``training.prior``
+        restricted to M_max >= ``training.min_max_mass_msun``) stored with each fit as the
+        ``prior`` group, for prior-dependence comparisons; 0 stores none.
     ensemble : AbstractNetwork or None
         The trained members, stacked (set by :meth:`train` or :meth:`load`).
     history : History or None
@@ -96,6 +101,7 @@ class ReplicaEstimator(AbstractEstimator):
     settings: TrainSettings = TrainSettings()
     n_models: int = eqx.field(static=True, default=10)
     input_draws: int = eqx.field(static=True, default=0)
+    n_prior_draws: int = eqx.field(static=True, default=200)
     ensemble: AbstractNetwork | None = None
     history: History | None = None
     data_hash: str = eqx.field(static=True, default="")
@@ -105,6 +111,8 @@ class ReplicaEstimator(AbstractEstimator):
             raise ValueError("n_models must be at least 1")
         if self.input_draws < 0:
             raise ValueError("input_draws must be >= 0")
+        if self.n_prior_draws < 0:
+            raise ValueError("n_prior_draws must be >= 0")
 
     @property
     def n_stars(self) -> int:
@@ -218,9 +226,14 @@ class ReplicaEstimator(AbstractEstimator):
         derived = derived_quantities(
             make_eos, params, n_stars=self.training.curve_stars, method=self.training.method
         )
+        prior_params, prior_derived = self._training_distribution_draws(
+            jax.random.fold_in(key, _PRIOR_DRAWS_TAG)
+        )
         return EoSPosterior.from_draws(
             params,
             derived,
+            prior_params=prior_params,
+            prior_derived=prior_derived,
             observed_data={
                 "observation_name": np.array(observations.names),
                 "observation_kind": np.array([o.kind for o in observations]),
@@ -235,6 +248,19 @@ class ReplicaEstimator(AbstractEstimator):
                 "band": "spread of bootstrap ensemble members (see docs/replica.md)",
             },
         )
+
+    def _training_distribution_draws(self, key: jax.Array):
+        """``n_prior_draws`` draws of the training distribution with their derived
+        quantities, shaped (1, n, ...); (None, None) when none are wanted."""
+        if self.n_prior_draws == 0:
+            return None, None
+        t = self.training
+        # Draw extra: the training data reject EoS with M_max below the threshold.
+        pool = np.asarray(t.prior.sample(key, 2 * self.n_prior_draws, t.n_segments, t.make_eos))
+        derived = derived_quantities(t.make_eos, pool, n_stars=t.curve_stars, method=t.method)
+        keep = np.flatnonzero(derived["max_mass_msun"] >= t.min_max_mass_msun)
+        keep = keep[: self.n_prior_draws]
+        return pool[None, keep], {k: v[None, keep] for k, v in derived.items()}
 
     # --- files ------------------------------------------------------------------------------
     def header(self) -> dict:
