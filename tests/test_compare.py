@@ -171,3 +171,12 @@ def test_write_comparison_report_with_every_figure(tmp_path):
     assert (tmp_path / "figures" / "corner_all.png").is_file()
     assert (tmp_path / "tables" / "widths.csv").read_text().startswith("quantity [unit]")
     assert "<img src='figures/eos_band.png'" in (tmp_path / "report.html").read_text()
+
+
+def test_distances_with_few_defined_draws():
+    """Fewer defined draws than ArviZ's subsample size (R(2.0) of a soft posterior)."""
+    rng = np.random.default_rng(12)
+    x = np.where(rng.uniform(size=3000) < 0.05, rng.standard_normal(3000), np.nan)
+    y = rng.standard_normal(3000)
+    assert 0.0 <= wasserstein_distance(x, y) < 0.5
+    assert math.isfinite(kl_divergence(x, y))

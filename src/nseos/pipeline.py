@@ -127,14 +127,14 @@ class DemoScale(NamedTuple):
         members.
     """
 
-    warmup: int = 300
-    draws: int = 300
+    warmup: int = 200
+    draws: int = 200
     chains: int = 2
-    n_prior_draws: int = 300
+    n_prior_draws: int = 200
     n_eos: int = 200
     n_sets: int = 20
     n_s: int = 10
-    epochs: int = 40
+    epochs: int = 30
     n_models: int = 10
 
     @classmethod
@@ -278,9 +278,10 @@ def run_demo(
     if notes:
         report.heading("Sampler notes", 1)
         report.text(
-            "The demo's chains are short (2 x 300 draws), so ESS targets meant for a "
-            "publication run (>= 400) can be missed; rerun with `nseos fit` (4 x 1000 by "
-            "default) before quoting numbers. The warnings as raised:"
+            f"The demo's chains are short ({scale.chains} x {scale.draws} draws after "
+            f"{scale.warmup} warm-up steps), so ESS targets meant for a publication run "
+            "(>= 400) can be missed; rerun with `nseos fit` (4 x 1000 by default) before "
+            "quoting numbers. The warnings as raised:"
         )
         report.code("\n".join(notes))
     total = time.perf_counter() - started

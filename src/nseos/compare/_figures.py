@@ -130,9 +130,10 @@ def mass_radius_band_figure(
     from ..tov import RK4, mass_radius_curve
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.2, 6.0))
+    fig, ax = plt.subplots(figsize=(9.6, 6.0))
     for color, (name, post) in zip(_colors(plt, len(posteriors)), posteriors.items(), strict=True):
-        # Only masses that at least half the draws reach carry a band.
+        # Only masses that at least half the draws reach carry a band; bands sit above the
+        # observations' contours (zorder 3).
         reached = post.fraction_defined("radius_km") >= 0.5
         for prob, alpha in ((0.95, 0.2), (0.68, 0.45)):
             lo, hi = post.band("radius_km", prob)
@@ -143,6 +144,7 @@ def mass_radius_band_figure(
                 color=color,
                 alpha=alpha,
                 lw=0,
+                zorder=3,
                 label=f"{name} {prob:.0%}",
             )
     solve = eqx.filter_jit(lambda e: mass_radius_curve(e, 100, RK4()))
@@ -151,6 +153,7 @@ def mass_radius_band_figure(
 
     obs = observations if isinstance(observations, ObservationSet) else list(observations)
     _mass_radius_panel(ax, plt, obs, curves)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title("M-R bands; observations: 68 % (solid) and 95 % (dashed)", fontsize=10)
     fig.tight_layout()
     return fig
@@ -194,7 +197,10 @@ def prior_dependence_figure(posteriors: Mapping[str, EoSPosterior]):
     ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
     ax.set_xlabel(r"energy density $\varepsilon / \rho_0 c^2$ [1]")
     ax.set_ylabel("posterior / prior 68 % width of ln p [ratio]")
-    ax.set_ylim(0, 1.3)
+    # A ratio above 1 is possible: data that favour soft matter spread ln p more than the
+    # (stiff) uniform prior does.
+    top = max([1.3, *(np.nanmax(line.get_ydata()) * 1.05 for line in ax.get_lines()[:-1])])
+    ax.set_ylim(0, min(top, 4.0))
     ax.legend(fontsize=8)
     ax.set_title("where the data, not the prior, set the EoS")
     fig.tight_layout()

@@ -92,6 +92,11 @@ def _as_draws(x: np.ndarray) -> xr.DataArray:
     return xr.DataArray(_defined(x)[None, :], dims=("chain", "draw"))
 
 
+def _n_samples(x: np.ndarray, y: np.ndarray) -> int:
+    """ArviZ subsamples both sets without replacement: no more than the smaller holds."""
+    return int(min(_DISTANCE_SAMPLES, np.isfinite(x).sum(), np.isfinite(y).sum()))
+
+
 def wasserstein_distance(x: np.ndarray, y: np.ndarray, *, seed: int = 0) -> float:
     """Wasserstein-1 distance between two sets of scalar draws (NaN draws left out), via
     ``arviz_stats.wasserstein``; in the unit of the draws."""
@@ -104,7 +109,7 @@ def wasserstein_distance(x: np.ndarray, y: np.ndarray, *, seed: int = 0) -> floa
             _as_draws(x),
             _as_draws(y),
             joint=False,  # one variable: scipy's 1-D distance, not the O(n^3) transport LP
-            num_samples=_DISTANCE_SAMPLES,
+            num_samples=_n_samples(x, y),
             round_to="none",
             random_seed=seed,
         )
@@ -124,7 +129,7 @@ def kl_divergence(x: np.ndarray, y: np.ndarray, *, seed: int = 0) -> float:
             arviz_stats.kl_divergence(
                 _as_draws(x),
                 _as_draws(y),
-                num_samples=_DISTANCE_SAMPLES,
+                num_samples=_n_samples(x, y),
                 round_to="none",
                 random_seed=seed,
             )
