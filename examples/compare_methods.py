@@ -44,7 +44,10 @@ def main(argv=None):
         n_prior_draws=scale.n_prior_draws,
     ).fit(observations, key=k_bayes)
     replica, _ = demo_replica(scale, k_train, cache_dir=out / "cache", progress=True)
-    runs = {"Bayes (NUTS)": bayes, "NN replicas": replica.fit(observations, key=k_fit)}
+    runs = {
+        "Bayes (NUTS)": bayes,
+        "NN replicas": replica.fit(observations, key=k_fit, n_prior_draws=scale.n_prior_draws),
+    }
     comparison = compare(runs)
     print(comparison.widths.to_markdown())
     print(comparison.agreement.to_markdown())

@@ -271,6 +271,21 @@ def test_fit_returns_ensemble_draws_with_derived_quantities(trained):
     mc = dataclasses.replace(trained, input_draws=5)
     post_mc = mc.fit(_catalogue(14), key=jax.random.key(0))
     assert post_mc.posterior.sizes["draw"] == 15
+    assert "prior" not in post.datatree.children  # prior draws only on request
+
+
+def test_fit_stores_draws_of_the_training_distribution_on_request(trained):
+    """The implicit prior is the training prior restricted to M_max >= the training
+    threshold: every stored prior draw passes it, and the draws are uniform-ish in c_s^2."""
+    post = trained.fit(_catalogue(14), key=jax.random.key(0), n_prior_draws=40)
+    prior = post.datatree["prior"].to_dataset()
+    m_max = prior["max_mass_msun"].values
+    assert m_max.shape == (1, 40) or 30 <= m_max.shape[1] < 40  # a few rejections allowed
+    assert np.all(m_max >= trained.training.min_max_mass_msun)
+    cs2 = prior["cs2"].values
+    assert 0.01 <= cs2.min() and cs2.max() <= 0.99 and cs2.std() > 0.15
+    with pytest.raises(ValueError, match="n_prior_draws"):
+        trained.fit(_catalogue(14), key=jax.random.key(0), n_prior_draws=-1)
 
 
 @pytest.mark.slow

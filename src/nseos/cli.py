@@ -268,8 +268,9 @@ def cmd_fit(args) -> int:
     t = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
+        kwargs = {"n_prior_draws": args.prior_draws} if args.method == "replica" else {}
         try:
-            posterior = est.fit(observations, key=jax.random.key(args.seed))
+            posterior = est.fit(observations, key=jax.random.key(args.seed), **kwargs)
         except ValueError as err:
             raise CLIError(str(err)) from None
     for w in caught:

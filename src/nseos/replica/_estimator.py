@@ -83,10 +83,6 @@ class ReplicaEstimator(AbstractEstimator):
         0 (default): each member predicts once from the observed catalogue. > 0: each member
         also sees this many noisy copies of it (observational errors propagated by Monte
         Carlo), and the draws are members x copies.
-    n_prior_draws : int
-        Draws of the training distribution (the estimator's implicit prior: ``training.prior``
-        restricted to M_max >= ``training.min_max_mass_msun``) stored with each fit as the
-        ``prior`` group, for prior-dependence comparisons; 0 stores none.
     ensemble : AbstractNetwork or None
         The trained members, stacked (set by :meth:`train` or :meth:`load`).
     history : History or None
@@ -101,7 +97,6 @@ class ReplicaEstimator(AbstractEstimator):
     settings: TrainSettings = TrainSettings()
     n_models: int = eqx.field(static=True, default=10)
     input_draws: int = eqx.field(static=True, default=0)
-    n_prior_draws: int = eqx.field(static=True, default=200)
     ensemble: AbstractNetwork | None = None
     history: History | None = None
     data_hash: str = eqx.field(static=True, default="")
@@ -111,8 +106,6 @@ class ReplicaEstimator(AbstractEstimator):
             raise ValueError("n_models must be at least 1")
         if self.input_draws < 0:
             raise ValueError("input_draws must be >= 0")
-        if self.n_prior_draws < 0:
-            raise ValueError("n_prior_draws must be >= 0")
 
     @property
     def n_stars(self) -> int:
@@ -219,15 +212,25 @@ class ReplicaEstimator(AbstractEstimator):
         out = np.asarray(_predict_members(self.ensemble, xs))
         return out.reshape(-1, out.shape[-1])
 
-    def fit(self, observations: ObservationSet, *, key: jax.Array) -> EoSPosterior:
-        """The ensemble's c_s^2 for this catalogue, with EoS and M-R derived quantities."""
+    def fit(
+        self, observations: ObservationSet, *, key: jax.Array, n_prior_draws: int = 0
+    ) -> EoSPosterior:
+        """The ensemble's c_s^2 for this catalogue, with EoS and M-R derived quantities.
+
+        ``n_prior_draws`` > 0 also stores that many draws of the training distribution (the
+        estimator's implicit prior: ``training.prior`` restricted to M_max >=
+        ``training.min_max_mass_msun``, as the training data are) as the ``prior`` group,
+        for prior-dependence comparisons; they cost a TOV solve each, so none by default.
+        """
+        if n_prior_draws < 0:
+            raise ValueError("n_prior_draws must be >= 0")
         params = self.predict(self.features(observations), key)[None].astype(np.float64)
         make_eos = self.training.make_eos
         derived = derived_quantities(
             make_eos, params, n_stars=self.training.curve_stars, method=self.training.method
         )
         prior_params, prior_derived = self._training_distribution_draws(
-            jax.random.fold_in(key, _PRIOR_DRAWS_TAG)
+            jax.random.fold_in(key, _PRIOR_DRAWS_TAG), n_prior_draws
         )
         return EoSPosterior.from_draws(
             params,
@@ -249,17 +252,16 @@ class ReplicaEstimator(AbstractEstimator):
             },
         )
 
-    def _training_distribution_draws(self, key: jax.Array):
-        """``n_prior_draws`` draws of the training distribution with their derived
-        quantities, shaped (1, n, ...); (None, None) when none are wanted."""
-        if self.n_prior_draws == 0:
+    def _training_distribution_draws(self, key: jax.Array, n: int):
+        """``n`` draws of the training distribution with their derived quantities, shaped
+        (1, n, ...); (None, None) for n = 0."""
+        if n == 0:
             return None, None
         t = self.training
         # Draw extra: the training data reject EoS with M_max below the threshold.
-        pool = np.asarray(t.prior.sample(key, 2 * self.n_prior_draws, t.n_segments, t.make_eos))
+        pool = np.asarray(t.prior.sample(key, 2 * n, t.n_segments, t.make_eos))
         derived = derived_quantities(t.make_eos, pool, n_stars=t.curve_stars, method=t.method)
-        keep = np.flatnonzero(derived["max_mass_msun"] >= t.min_max_mass_msun)
-        keep = keep[: self.n_prior_draws]
+        keep = np.flatnonzero(derived["max_mass_msun"] >= t.min_max_mass_msun)[:n]
         return pool[None, keep], {k: v[None, keep] for k, v in derived.items()}
 
     # --- files ------------------------------------------------------------------------------
