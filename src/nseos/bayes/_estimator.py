@@ -34,6 +34,8 @@ R_HAT_MAX = 1.01
 arXiv:1903.08008)..."""
 ESS_BULK_MIN = 400
 """... and a bulk effective sample size of at least 400 (the same paper's recommendation)."""
+_INIT_POOL = 512
+"""Prior draws from which the chains' starting points are picked."""
 _REACHABILITY_DRAWS = 64
 """At least this many prior draws are solved before sampling, to check that the data are
 within the prior's reach at all."""
@@ -133,7 +135,15 @@ class BayesianEstimator(AbstractEstimator):
         from numpyro.distributions.transforms import biject_to
 
         chains = self.sampler.chains
-        x = self.prior.sample(key, chains, self.n_params, self.make_eos)
+        k_pool, k_pick = jax.random.split(key)
+        # A large pool: importance resampling by the factor needs many base draws to find
+        # several distinct ones inside a narrow band; each chain gets a different one.
+        pool = np.asarray(
+            self.prior.sample(k_pool, max(64 * chains, _INIT_POOL), self.n_params, self.make_eos)
+        )
+        distinct = np.unique(pool, axis=0)
+        order = np.asarray(jax.random.permutation(k_pick, distinct.shape[0]))
+        x = jnp.asarray(distinct[order[np.arange(chains) % distinct.shape[0]]])
         support = self.prior.base_distribution(self.n_params).support
         return {PARAMETER_SITE: biject_to(support).inv(x)}
 
