@@ -234,6 +234,14 @@ def corner_figure(
     plt = _pyplot()
     mats = {name: _corner_matrix(post, quantities) for name, post in posteriors.items()}
     labels = next(iter(mats.values()))[1]
+    # A corner plot needs more draws than dimensions (a tiny ensemble has too few).
+    few = [name for name, (data, _) in mats.items() if data.shape[0] <= data.shape[1]]
+    mats = {name: m for name, m in mats.items() if name not in few}
+    if not mats:
+        fig, ax = plt.subplots(figsize=(6, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"too few draws for a corner plot: {', '.join(few)}", ha="center")
+        return fig
     stacked = np.concatenate([m for m, _ in mats.values()])
     ranges = [tuple(np.quantile(stacked[:, j], [0.002, 0.998])) for j in range(stacked.shape[1])]
     ranges = [(lo, hi) if hi > lo else (lo - 0.5, hi + 0.5) for lo, hi in ranges]
@@ -257,5 +265,6 @@ def corner_figure(
             label_kwargs={"fontsize": 9},
         )
     handles = [plt.Line2D([], [], color=c, label=n) for c, n in zip(colors, mats, strict=True)]
+    handles += [plt.Line2D([], [], color="none", label=f"{n}: too few draws") for n in few]
     fig.legend(handles=handles, loc="upper right", fontsize=10, frameon=False)
     return fig
