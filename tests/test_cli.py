@@ -234,26 +234,3 @@ def test_fit_and_compare_bad_input_one_line(tmp_path, args, message):
     res = run(*args, cwd=tmp_path)
     assert res.returncode == 1, res.stderr
     assert res.stderr.count("\n") == 1 and message in res.stderr
-
-
-@pytest.mark.slow
-def test_demo_tiny_writes_the_whole_report(tmp_path):
-    """`nseos demo` end to end at seconds-scale settings: every figure, table and posterior
-    of the report; the second run loads the cached ensemble instead of retraining."""
-    out, cache = tmp_path / "demo", tmp_path / "cache"
-    res = run("demo", "--tiny", "--quiet", "--out", str(out), "--cache", str(cache))
-    assert res.returncode == 0, res.stderr
-    report = (out / "report.md").read_text()
-    for stem in ("modern_eos_band", "modern_mass_radius_band", "modern_prior_dependence",
-                 "xray_eos_band", "xray_mass_radius_band", "xray_corner_all"):  # fmt: skip
-        assert (out / "figures" / f"{stem}.png").stat().st_size > 10_000, stem
-        assert (out / "figures" / f"{stem}.pdf").is_file()
-        assert f"figures/{stem}.png" in report
-    assert "Agreement between methods" in report and "Sampler health" in report
-    assert (out / "report.html").stat().st_size > 1000
-    for run_dir in ("modern/run1", "modern/run2", "xray/run1", "xray/run2"):
-        doc = json.loads((out / run_dir / "summary.json").read_text())
-        assert doc["quantities"]["radius_km_at_1p4"]["unit"] == "km"
-        assert (out / run_dir / "posterior.nc").is_file()
-    assert json.loads((out / "xray/run2/summary.json").read_text())["run"]["method"] == "replica"
-    assert any(cache.glob("replica-demo-*/model.json"))

@@ -13,7 +13,7 @@ SMALL = {
     "observations_likelihood.py": ["--catalog", "pulsar_masses", "--eos", "SLy4"],
     "toy_noise_injection.py": ["--steps", "40", "--seeds", "2", "--checkpoints", "2"],
     "fit_nicer.py": ["--warmup", "20", "--draws", "20"],
-    "prior_dependence.py": ["--warmup", "20", "--draws", "20", "--priors", "uniform,log-uniform"],
+    "prior_dependence.py": ["--warmup", "10", "--draws", "10", "--priors", "uniform"],
     "compare_methods.py": ["--tiny"],
     "reproduce_ffm2019.py": [
         *("--n-eos", "40", "--n-sets", "4", "--n-s", "2", "--epochs", "2", "--models", "2"),

@@ -287,6 +287,7 @@ def cmd_fit(args) -> int:
 
 def cmd_compare(args) -> int:
     """Compare saved posteriors (directories written by `nseos fit` or posterior files)."""
+    _enable_x64()  # the M-R figure solves the reference EoS
     from .compare import compare, write_comparison
     from .posterior import EoSPosterior
 
