@@ -234,3 +234,21 @@ def test_fit_and_compare_bad_input_one_line(tmp_path, args, message):
     res = run(*args, cwd=tmp_path)
     assert res.returncode == 1, res.stderr
     assert res.stderr.count("\n") == 1 and message in res.stderr
+
+
+def test_validate_bayes_runs_nuts_on_every_case(tmp_path):
+    """`nseos validate --method bayes`: a NUTS run per held-out case (tiny budget), RMS and
+    coverage per mass; a replica-only option is refused with a one-line error."""
+    out = tmp_path / "vb"
+    tiny = ("--n-val", "2", "--warmup", "20", "--draws", "20", "--chunk-size", "2")
+    res = run("validate", "--method", "bayes", *tiny, "--quiet", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == ""  # --quiet
+    (row,) = json.loads((out / "validation.json").read_text())
+    assert row["method"] == "bayes" and row["n_validation_eos"] == 2
+    assert all(0.0 < r < 5.0 for r in row["rms_km"])
+    assert all(c in (0.0, 0.5, 1.0) for c in row["coverage_68"] + row["coverage_95"])
+    assert all(c95 >= c68 for c68, c95 in zip(row["coverage_68"], row["coverage_95"], strict=True))
+    assert "95% cov." in (out / "validation.md").read_text()
+    bad = run("validate", "--method", "bayes", "--model", str(tmp_path), "--out", str(out))
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "--model" in bad.stderr

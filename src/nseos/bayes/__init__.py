@@ -1,6 +1,8 @@
 """The Bayesian estimator: NUTS (NumPyro or BlackJAX) over the EoS parameters, with explicit
 priors, and ArviZ-ready output (:class:`nseos.posterior.EoSPosterior`)."""
 
+from ._batch import UniverseDraws as UniverseDraws
+from ._batch import sample_universes as sample_universes
 from ._estimator import AbstractEstimator as AbstractEstimator
 from ._estimator import BayesianEstimator as BayesianEstimator
 from ._priors import AbstractEoSPrior as AbstractEoSPrior

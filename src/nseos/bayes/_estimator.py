@@ -106,15 +106,17 @@ class BayesianEstimator(AbstractEstimator):
 
     def model(self, observations: ObservationSet):
         """The NumPyro model: prior sites, the EoS factor, and the likelihood factor."""
-        like = self.likelihood(observations)
+        return self.model_of(self.likelihood(observations))
+
+    def model_of(self, like: Likelihood):
+        """The NumPyro model of a given likelihood (:meth:`model` builds it from data)."""
 
         def model():
             params = self.prior.sample_site(self.n_params)
-            eos = self.make_eos(params)
-            result = like(eos)
+            result, log_factor = _evaluate(self, like, params)
             numpyro.deterministic("log_likelihood_per_observation", result.per_observation)
             numpyro.deterministic("likelihood_status", result.status)
-            numpyro.factor("eos_prior_factor", self.prior.log_factor(eos))
+            numpyro.factor("eos_prior_factor", log_factor)
             numpyro.factor("log_likelihood", result.total)
 
         return model
@@ -214,6 +216,18 @@ class BayesianEstimator(AbstractEstimator):
         )
         _warn_if_unconverged(posterior, failures)
         return posterior
+
+
+@eqx.filter_jit
+def _evaluate(estimator: BayesianEstimator, like: Likelihood, params):
+    """The likelihood and the prior's EoS factor at ``params``, as one compiled program.
+
+    NumPyro runs the model eagerly while it sets up (site shapes, starting points): without
+    this, each of the TOV solver's operations would be dispatched and compiled on its own,
+    which cost about 100 s per model; inside the sampler's own trace it is simply inlined.
+    """
+    eos = estimator.make_eos(params)
+    return like(eos), estimator.prior.log_factor(eos)
 
 
 def _warn_if_unconverged(posterior: EoSPosterior, failures: dict[str, int]) -> None:

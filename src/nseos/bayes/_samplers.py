@@ -77,8 +77,14 @@ class NumPyroNUTS(AbstractSampler):
     def run(self, model, key, init_params=None):
         from numpyro.infer import MCMC, NUTS
 
+        # With starting points given, NUTS samples the model's potential directly: NumPyro's
+        # model mode would also search for valid starting points and evaluate the model's
+        # deterministic sites inside the sampler, two more copies of the likelihood for XLA
+        # to compile. The draws are mapped back to the model's sites afterwards.
+        potential = None if init_params is None else _Potential(model)
         kernel = NUTS(
-            model,
+            model if potential is None else None,
+            potential_fn=None if potential is None else potential.energy,
             target_accept_prob=self.target_accept,
             max_tree_depth=self.max_tree_depth,
             dense_mass=self.dense_mass,
@@ -121,6 +127,8 @@ class NumPyroNUTS(AbstractSampler):
             }
 
         samples, extra = gather(samples), gather(extra)
+        if potential is not None:
+            samples = potential.constrain(samples)
         n_steps = extra["num_steps"]
         stats = {
             "diverging": extra["diverging"],
@@ -153,49 +161,23 @@ class BlackJAXNUTS(AbstractSampler):
         _check_counts(self)
 
     def run(self, model, key, init_params=None):
-        import blackjax
         from numpyro.infer.util import initialize_model
 
         k_init, k_chains = jax.random.split(key)
-        init_keys = jax.random.split(k_init, self.chains)
-        info = initialize_model(init_keys, model, dynamic_args=False)
-        potential_fn, postprocess_fn = info.potential_fn, info.postprocess_fn
-        positions = info.param_info.z if init_params is None else init_params
+        if init_params is None:
+            init_keys = jax.random.split(k_init, self.chains)
+            info = initialize_model(init_keys, model, dynamic_args=False)
+            potential_fn, postprocess_fn = info.potential_fn, info.postprocess_fn
+            positions = info.param_info.z
+        else:
+            potential_fn, postprocess_fn = _Potential(model).energy, None
+            positions = init_params
 
         def logdensity(z):
             return -potential_fn(z)
 
-        adaptation = blackjax.window_adaptation(
-            blackjax.nuts,
-            logdensity,
-            is_mass_matrix_diagonal=not self.dense_mass,
-            target_acceptance_rate=self.target_accept,
-            max_num_doublings=self.max_tree_depth,
-        )
-
         def one_chain(k, z):
-            k_warm, k_draw = jax.random.split(k)
-            (state, p), _ = adaptation.run(k_warm, z, num_steps=self.warmup)
-            step = blackjax.nuts(
-                logdensity,
-                step_size=p["step_size"],
-                inverse_mass_matrix=p["inverse_mass_matrix"],
-                max_num_doublings=self.max_tree_depth,
-            ).step
-
-            def body(s, kk):
-                s, inf = step(kk, s)
-                return s, (
-                    s.position,
-                    inf.is_divergent,
-                    inf.energy,
-                    inf.num_integration_steps,
-                    inf.acceptance_rate,
-                    inf.num_trajectory_expansions,
-                )
-
-            _, out = jax.lax.scan(body, state, jax.random.split(k_draw, self.draws))
-            return out
+            return blackjax_chain(self, logdensity, k, z)
 
         per_round = max(1, min(self.chains, jax.local_device_count()))
         run_round = jax.pmap(one_chain) if per_round > 1 else jax.jit(jax.vmap(one_chain))
@@ -219,8 +201,11 @@ class BlackJAXNUTS(AbstractSampler):
             out = run_round(ks, z)
             outs.append(jax.tree.map(lambda a, n=stop - start: np.asarray(a)[:n], out))
         pos, div, energy, n_steps, acc, depth = jax.tree.map(lambda *a: np.concatenate(a), *outs)
-        constrained = jax.jit(jax.vmap(jax.vmap(postprocess_fn)))(pos)
-        samples = {k: np.asarray(v) for k, v in constrained.items()}
+        if postprocess_fn is None:
+            samples = _Potential(model).constrain(pos)
+        else:
+            constrained = jax.jit(jax.vmap(jax.vmap(postprocess_fn)))(pos)
+            samples = {k: np.asarray(v) for k, v in constrained.items()}
         stats = {
             "diverging": np.asarray(div),
             "energy": np.asarray(energy),
@@ -229,6 +214,67 @@ class BlackJAXNUTS(AbstractSampler):
             "acceptance_rate": np.asarray(acc),
         }
         return SamplerResult(samples, stats)
+
+
+def blackjax_chain(settings, logdensity, key, z):
+    """One chain of BlackJAX NUTS: window adaptation (step size and mass matrix), then
+    ``settings.draws`` draws. ``settings`` has the sampler fields (warmup, draws,
+    target_accept, max_tree_depth, dense_mass). Returns the positions and, per draw,
+    divergence, energy, leapfrog steps, acceptance rate and trajectory doublings."""
+    import blackjax
+
+    k_warm, k_draw = jax.random.split(key)
+    adaptation = blackjax.window_adaptation(
+        blackjax.nuts,
+        logdensity,
+        is_mass_matrix_diagonal=not getattr(settings, "dense_mass", False),
+        target_acceptance_rate=settings.target_accept,
+        max_num_doublings=settings.max_tree_depth,
+    )
+    (state, p), _ = adaptation.run(k_warm, z, num_steps=settings.warmup)
+    step = blackjax.nuts(
+        logdensity,
+        step_size=p["step_size"],
+        inverse_mass_matrix=p["inverse_mass_matrix"],
+        max_num_doublings=settings.max_tree_depth,
+    ).step
+
+    def body(s, kk):
+        s, inf = step(kk, s)
+        return s, (
+            s.position,
+            inf.is_divergent,
+            inf.energy,
+            inf.num_integration_steps,
+            inf.acceptance_rate,
+            inf.num_trajectory_expansions,
+        )
+
+    _, out = jax.lax.scan(body, state, jax.random.split(k_draw, settings.draws))
+    return out
+
+
+class _Potential:
+    """A NumPyro model's potential energy on the unconstrained space, and the map of draws
+    back to its sites (constrained values and deterministics)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def energy(self, z):
+        from numpyro.infer.util import potential_energy
+
+        return potential_energy(self.model, (), {}, z)
+
+    def constrain(self, z: dict) -> dict[str, np.ndarray]:
+        """Unconstrained draws shaped (chain, draw, ...) -> every site, same leading axes."""
+        from numpyro.infer.util import constrain_fn
+
+        def one(zi):
+            return constrain_fn(self.model, (), {}, zi, return_deterministic=True)
+
+        out = jax.jit(jax.vmap(jax.vmap(one)))(jax.tree.map(jnp.asarray, z))
+        return {k: np.asarray(v) for k, v in out.items()}
 
 
 def _pad_chains(x: jax.Array, n: int) -> jax.Array:

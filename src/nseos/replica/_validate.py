@@ -12,56 +12,20 @@ RMS values are :data:`PUBLISHED_RMS_KM`.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..tov import mass_radius_curve
+from ..validation import (
+    PUBLISHED_RMS_KM,
+    VALIDATION_MASSES_MSUN,
+    ValidationResult,
+    _rms,
+    radii_at_masses,
+)
 from ._data import TrainingConfig, generate_training_data
 from ._estimator import ReplicaEstimator, _predict_members
 from ._train import catalogue_features
-
-VALIDATION_MASSES_MSUN = np.array([0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8])
-PUBLISHED_RMS_KM = np.array([0.16, 0.12, 0.10, 0.099, 0.11, 0.11, 0.12])
-"""RMS of R_inferred - R_true [km] at :data:`VALIDATION_MASSES_MSUN` reached by the
-original network (arXiv:1711.06748)."""
-
-
-class ValidationResult(NamedTuple):
-    masses_msun: np.ndarray
-    rms_km: np.ndarray
-    n_defined: np.ndarray
-    """Validation EoS whose inferred and true curves both reach each mass."""
-    n_eos: int
-    errors_km: np.ndarray
-    """R_inferred - R_true, shaped (n_eos, n_masses); NaN where undefined."""
-
-    def table(self) -> str:
-        """The RMS table next to the published one."""
-        head = f"RMS radius error over {self.n_eos} held-out EoS (one catalogue each)"
-        if not np.array_equal(self.masses_msun, VALIDATION_MASSES_MSUN):
-            rows = zip(self.masses_msun, self.rms_km, self.n_defined, strict=True)
-            body = [f"  {m:9.2f}   {r:10.3f}   {n}" for m, r, n in rows]
-            return "\n".join([head, "  M [M_sun]   nseos [km]   n", *body])
-        lines = [head, "  M [M_sun]   nseos [km]   published [km]   ratio   n"]
-        for m, r, p, n in zip(
-            self.masses_msun, self.rms_km, PUBLISHED_RMS_KM, self.n_defined, strict=True
-        ):
-            lines.append(f"  {m:9.1f}   {r:10.3f}   {p:14.3f}   {r / p:5.2f}   {n}")
-        return "\n".join(lines)
-
-
-@eqx.filter_jit
-def _radii(make_eos, cs2, masses, curve_stars, method):
-    def one(p):
-        curve = mass_radius_curve(make_eos(p), curve_stars, method)
-        ok = curve.max_mass_reached & ~curve.failed
-        return jnp.where(ok, curve.radius_at(masses), jnp.nan)
-
-    return jax.vmap(one)(cs2)
 
 
 def validate(
@@ -101,9 +65,13 @@ def validate(
     inferred = np.median(members, axis=0)
     masses = jnp.asarray(masses_msun, float)
     args = (config.curve_stars, config.method)
-    r_true = np.asarray(_radii(config.make_eos, jnp.asarray(data.cs2), masses, *args))
-    r_inf = np.asarray(_radii(config.make_eos, jnp.asarray(inferred, float), masses, *args))
+    r_true = np.asarray(radii_at_masses(config.make_eos, jnp.asarray(data.cs2), masses, *args))
+    r_inf = np.asarray(
+        radii_at_masses(config.make_eos, jnp.asarray(inferred, float), masses, *args)
+    )
     err = r_inf - r_true
-    defined = np.isfinite(err)
-    rms = np.sqrt(np.nanmean(np.where(defined, err, np.nan) ** 2, axis=0))
-    return ValidationResult(np.asarray(masses_msun), rms, defined.sum(0), n_eos, err)
+    rms, n_defined = _rms(err)
+    return ValidationResult(np.asarray(masses_msun), rms, n_defined, n_eos, err)
+
+
+__all__ = ["PUBLISHED_RMS_KM", "VALIDATION_MASSES_MSUN", "ValidationResult", "validate"]

@@ -1,0 +1,163 @@
+"""NUTS over many mock universes at once: one compiled program for a whole validation set.
+
+Fitting each universe with :meth:`BayesianEstimator.fit` would compile the sampler once per
+universe, because the observations are constants of the model. Here the observations are a
+*batched argument* of the log-density instead: every universe must have the same structure
+(the same number and kinds of observations, e.g. N Gaussian stars), their arrays are
+stacked, and BlackJAX's window adaptation and NUTS run for every (universe, chain) pair
+under ``vmap``, spread over the JAX devices with ``pmap``. Universes are processed in
+chunks of fixed size (one compilation), with a progress bar over the chunks.
+
+In lockstep, each NUTS step of a chunk lasts as long as its longest trajectory; that is the
+price of amortising the compilation, which costs more than a short run's sampling on a CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..observations import ObservationSet
+from ._priors import PARAMETER_SITE
+from ._samplers import _Potential, blackjax_chain
+
+
+class UniverseDraws(NamedTuple):
+    """Posterior draws of many universes (constrained c_s^2)."""
+
+    params: np.ndarray
+    """Shape (n_universes, chains, draws, K)."""
+    diverging: np.ndarray
+    """Shape (n_universes, chains, draws)."""
+    n_steps: np.ndarray
+    """Leapfrog steps per draw, shape (n_universes, chains, draws)."""
+
+    def divergences(self) -> np.ndarray:
+        """Divergent transitions per universe."""
+        return self.diverging.sum(axis=(1, 2))
+
+
+def _is_number(x) -> bool:
+    """Array and float leaves are data (observations store their numbers as floats)."""
+    return eqx.is_array(x) or isinstance(x, float | np.floating)
+
+
+def _stack_likelihoods(estimator, observation_sets: Sequence[ObservationSet]):
+    likes = [estimator.likelihood(obs) for obs in observation_sets]
+    parts = [eqx.partition(like, _is_number) for like in likes]
+    static = parts[0][1]
+    for i, (_, s) in enumerate(parts[1:], start=1):
+        if jax.tree.structure(parts[i][0]) != jax.tree.structure(parts[0][0]) or not (
+            eqx.tree_equal(s, static)
+        ):
+            raise ValueError(
+                "every universe needs observations of the same structure (same number, kinds "
+                f"and names); universe {i} differs from universe 0"
+            )
+    dynamic = jax.tree.map(lambda *a: jnp.stack(a), *[p[0] for p in parts])
+    return dynamic, static
+
+
+def sample_universes(
+    estimator,
+    observation_sets: Sequence[ObservationSet],
+    key: jax.Array,
+    *,
+    chunk_size: int = 8,
+    progress: bool = True,
+    on_chunk: Callable[[int, UniverseDraws], None] | None = None,
+) -> UniverseDraws:
+    """Sample the posterior of every universe with the estimator's prior and likelihood.
+
+    Parameters
+    ----------
+    estimator : BayesianEstimator
+        Prior, likelihood settings, and the sampler's warmup, draws, chains, target accept
+        and tree depth (its backend is not used: this always runs BlackJAX's NUTS).
+    observation_sets : sequence of ObservationSet
+        One per universe, all of the same structure.
+    key : jax.Array
+        Universe ``i`` uses ``fold_in(key, i)``, so results do not depend on the chunking.
+    chunk_size : int
+        Universes per compiled call (padded to a multiple of the device count).
+    on_chunk : callable, optional
+        Called as ``on_chunk(first_universe, draws_of_the_chunk)`` after each chunk (e.g. to
+        save progress).
+    """
+    from numpyro.distributions.transforms import biject_to
+
+    if len(observation_sets) == 0:
+        raise ValueError("sample_universes needs at least one universe")
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    sampler = estimator.sampler
+    chains = sampler.chains
+    dynamic, static = _stack_likelihoods(estimator, observation_sets)
+    n_universes = len(observation_sets)
+    n_dev = jax.local_device_count()
+    per_call = min(chunk_size, n_universes)  # universes per compiled call
+    n_rows = -(-per_call * chains // n_dev) * n_dev  # (universe, chain) rows, padded
+    to_constrained = biject_to(estimator.prior.base_distribution(estimator.n_params).support)
+
+    def one_chain(k, z, dyn):
+        pot = _Potential(estimator.model_of(eqx.combine(dyn, static)))
+
+        def logdensity(x):
+            return -pot.energy({PARAMETER_SITE: x})
+
+        pos, div, _, n_steps, _, _ = blackjax_chain(sampler, logdensity, k, z)
+        return to_constrained(pos), div, n_steps
+
+    def batch(ks, zs, dyns):
+        return jax.vmap(one_chain)(ks, zs, dyns)
+
+    run = jax.pmap(batch) if n_dev > 1 else jax.jit(batch)
+
+    def universe_inputs(i):
+        k = jax.random.fold_in(key, i)
+        k_init, k_run = jax.random.split(k)
+        z = estimator.initial_points(k_init)[PARAMETER_SITE]  # (chains, K)
+        return jax.random.split(k_run, chains), z
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_universes, desc="NUTS universes", unit="universe")
+    outs = []
+    for first in range(0, n_universes, per_call):
+        idx = np.arange(first, min(first + per_call, n_universes))
+        keys, zs = zip(*(universe_inputs(int(i)) for i in idx), strict=True)
+        rows = (
+            jnp.concatenate(keys),
+            jnp.concatenate(zs),
+            jax.tree.map(lambda a, idx=idx: jnp.repeat(a[idx], chains, axis=0), dynamic),
+        )
+        n_real = idx.size * chains
+        # Pad to the compiled shape (a short last chunk) by repeating the first row.
+        rows = jax.tree.map(
+            lambda a, n=n_real: jnp.concatenate([a, jnp.repeat(a[:1], n_rows - n, axis=0)]), rows
+        )
+        if n_dev > 1:
+            rows = jax.tree.map(lambda a: a.reshape(n_dev, -1, *a.shape[1:]), rows)
+        lead = 2 if n_dev > 1 else 1
+        params, div, n_steps = (
+            np.asarray(a)
+            .reshape(-1, *a.shape[lead:])[:n_real]
+            .reshape(idx.size, chains, *a.shape[lead:])
+            for a in run(*rows)
+        )
+        chunk = UniverseDraws(params, div, n_steps)
+        if on_chunk is not None:
+            on_chunk(first, chunk)
+        outs.append(chunk)
+        if bar is not None:
+            bar.update(idx.size)
+    if bar is not None:
+        bar.close()
+    return UniverseDraws(*(np.concatenate(parts) for parts in zip(*outs, strict=True)))
