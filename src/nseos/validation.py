@@ -19,6 +19,7 @@ RMS values are :data:`PUBLISHED_RMS_KM`.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import equinox as eqx
@@ -159,8 +160,8 @@ def validate_bayes(
     ).reshape(n_eos, n_keep, -1)
     # A radius is inferred at M when most draws reach M; the intervals use those draws.
     reached = np.mean(np.isfinite(radii), axis=1) > 0.5
-    with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows give NaN
         q = np.nanquantile(radii, [0.025, 0.16, 0.5, 0.84, 0.975], axis=1)
     q = np.where(reached[None], q, np.nan)
     errors = q[2] - r_true

@@ -70,7 +70,8 @@ def sample_universes(
     *,
     chunk_size: int = 8,
     progress: bool = True,
-    on_chunk: Callable[[int, UniverseDraws], None] | None = None,
+    on_chunk: Callable[[np.ndarray, UniverseDraws], None] | None = None,
+    universe_ids: Sequence[int] | None = None,
 ) -> UniverseDraws:
     """Sample the posterior of every universe with the estimator's prior and likelihood.
 
@@ -82,12 +83,16 @@ def sample_universes(
     observation_sets : sequence of ObservationSet
         One per universe, all of the same structure.
     key : jax.Array
-        Universe ``i`` uses ``fold_in(key, i)``, so results do not depend on the chunking.
+        Universe ``i`` uses ``fold_in(key, universe_ids[i])``, so results depend neither on
+        the chunking nor on which other universes run alongside (resuming a partial run).
     chunk_size : int
-        Universes per compiled call (padded to a multiple of the device count).
+        Universes per compiled call (a short last chunk is padded; the (universe, chain) rows
+        are also padded to a multiple of the device count).
     on_chunk : callable, optional
-        Called as ``on_chunk(first_universe, draws_of_the_chunk)`` after each chunk (e.g. to
-        save progress).
+        Called as ``on_chunk(ids_of_the_chunk, draws_of_the_chunk)`` after each chunk (e.g.
+        to save progress).
+    universe_ids : sequence of int, optional
+        The universes' identities (default 0, 1, ...).
     """
     from numpyro.distributions.transforms import biject_to
 
@@ -100,7 +105,9 @@ def sample_universes(
     dynamic, static = _stack_likelihoods(estimator, observation_sets)
     n_universes = len(observation_sets)
     n_dev = jax.local_device_count()
-    per_call = min(chunk_size, n_universes)  # universes per compiled call
+    # Always chunk_size universes per call (padded): the compiled program, and with it every
+    # universe's numbers, stay the same whichever universes run alongside (resume).
+    per_call = chunk_size
     n_rows = -(-per_call * chains // n_dev) * n_dev  # (universe, chain) rows, padded
     to_constrained = biject_to(estimator.prior.base_distribution(estimator.n_params).support)
 
@@ -118,8 +125,12 @@ def sample_universes(
 
     run = jax.pmap(batch) if n_dev > 1 else jax.jit(batch)
 
+    ids = np.arange(len(observation_sets)) if universe_ids is None else np.asarray(universe_ids)
+    if ids.shape != (len(observation_sets),):
+        raise ValueError("universe_ids needs one id per observation set")
+
     def universe_inputs(i):
-        k = jax.random.fold_in(key, i)
+        k = jax.random.fold_in(key, int(ids[i]))
         k_init, k_run = jax.random.split(k)
         z = estimator.initial_points(k_init)[PARAMETER_SITE]  # (chains, K)
         return jax.random.split(k_run, chains), z
@@ -154,7 +165,7 @@ def sample_universes(
         )
         chunk = UniverseDraws(params, div, n_steps)
         if on_chunk is not None:
-            on_chunk(first, chunk)
+            on_chunk(ids[idx], chunk)
         outs.append(chunk)
         if bar is not None:
             bar.update(idx.size)

@@ -83,6 +83,11 @@ class ReplicaEstimator(AbstractEstimator):
         0 (default): each member predicts once from the observed catalogue. > 0: each member
         also sees this many noisy copies of it (observational errors propagated by Monte
         Carlo), and the draws are members x copies.
+    band_scale : tuple of float or None
+        Recalibration: each c_s^2 segment's draws are stretched about their median by this
+        factor (clipped to the prior range), so that the band covers the truth as often as
+        nominal on held-out mock universes (:func:`nseos.calibration.calibrate_replica` fits
+        it; docs/calibration.md says what the calibrated band means). None: the raw band.
     ensemble : AbstractNetwork or None
         The trained members, stacked (set by :meth:`train` or :meth:`load`).
     history : History or None
@@ -97,6 +102,7 @@ class ReplicaEstimator(AbstractEstimator):
     settings: TrainSettings = TrainSettings()
     n_models: int = eqx.field(static=True, default=10)
     input_draws: int = eqx.field(static=True, default=0)
+    band_scale: tuple[float, ...] | None = eqx.field(static=True, default=None)
     ensemble: AbstractNetwork | None = None
     history: History | None = None
     data_hash: str = eqx.field(static=True, default="")
@@ -106,6 +112,14 @@ class ReplicaEstimator(AbstractEstimator):
             raise ValueError("n_models must be at least 1")
         if self.input_draws < 0:
             raise ValueError("input_draws must be >= 0")
+        if self.band_scale is not None and (
+            len(self.band_scale) != self.training.n_segments
+            or not all(s > 0 for s in self.band_scale)
+        ):
+            raise ValueError(
+                f"band_scale needs {self.training.n_segments} positive factors (one per "
+                f"c_s^2 segment), got {self.band_scale}"
+            )
 
     @property
     def n_stars(self) -> int:
@@ -203,14 +217,20 @@ class ReplicaEstimator(AbstractEstimator):
             raise ValueError("features contain non-finite values")
         x = jnp.asarray(x[np.argsort(x[:, 0], kind="stable")])
         if self.input_draws == 0:
-            return np.asarray(_predict_members(self.ensemble, x[None]))[:, 0]
-        if key is None:
-            raise ValueError("input_draws > 0 needs a key")
-        noise = jax.random.normal(key, (self.input_draws, x.shape[0], 2), jnp.float32)
-        sigma = jnp.broadcast_to(x[None, :, 2:], noise.shape)
-        xs = catalogue_features(x[None, :, :2], sigma, noise)
-        out = np.asarray(_predict_members(self.ensemble, xs))
-        return out.reshape(-1, out.shape[-1])
+            out = np.asarray(_predict_members(self.ensemble, x[None]))[:, 0]
+        else:
+            if key is None:
+                raise ValueError("input_draws > 0 needs a key")
+            noise = jax.random.normal(key, (self.input_draws, x.shape[0], 2), jnp.float32)
+            sigma = jnp.broadcast_to(x[None, :, 2:], noise.shape)
+            xs = catalogue_features(x[None, :, :2], sigma, noise)
+            out = np.asarray(_predict_members(self.ensemble, xs))
+            out = out.reshape(-1, out.shape[-1])
+        if self.band_scale is None:
+            return out
+        median = np.median(out, axis=0)
+        lo, hi = self.cs2_range
+        return np.clip(median + np.asarray(self.band_scale) * (out - median), lo, hi)
 
     def fit(
         self, observations: ObservationSet, *, key: jax.Array, n_prior_draws: int = 0
@@ -247,6 +267,7 @@ class ReplicaEstimator(AbstractEstimator):
                 "regularisation": json.dumps(self.regularisation.describe()),
                 "n_models": self.n_models,
                 "input_draws": self.input_draws,
+                "band_scale": "none" if self.band_scale is None else json.dumps(self.band_scale),
                 "training_data_hash": self.data_hash,
                 "band": "spread of bootstrap ensemble members (see docs/replica.md)",
             },
@@ -291,6 +312,7 @@ class ReplicaEstimator(AbstractEstimator):
             },
             "n_models": self.n_models,
             "input_draws": self.input_draws,
+            "band_scale": None if self.band_scale is None else list(self.band_scale),
             "cs2_range": list(self.cs2_range),
             "history": None
             if self.history is None
@@ -373,6 +395,7 @@ class ReplicaEstimator(AbstractEstimator):
             settings=settings,
             n_models=header["n_models"],
             input_draws=header["input_draws"],
+            band_scale=None if header.get("band_scale") is None else tuple(header["band_scale"]),
         )
         skeleton = eqx.filter_vmap(
             lambda k: est.architecture.build(

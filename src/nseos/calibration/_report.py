@@ -1,0 +1,208 @@
+"""Recalibration of the NN band, coverage tables, SBC figures and the calibration report."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..compare._tables import Table
+from ._stats import NOMINAL_LEVELS, CoverageRow, central_interval, coverage, ecdf_difference
+from ._universes import Universes
+
+SCALE_GRID = np.geomspace(0.5, 40.0, 400)
+"""Stretch factors tried when recalibrating the NN band."""
+
+
+def fit_band_scale(
+    universes: Universes, levels: Sequence[float] = NOMINAL_LEVELS, grid: np.ndarray = SCALE_GRID
+) -> np.ndarray:
+    """One stretch factor per c_s^2 segment, such that the ensemble band stretched about its
+    median by that factor covers the truth as often as nominal, at the 68 % and 95 % levels
+    together (least squares over the levels), on these (held-out) universes.
+
+    Stretching by s moves each quantile q to median + s (q - median), so the coverage of
+    every candidate s follows from the unstretched quantiles: a split-conformal style fit of
+    the band's width, in the space where the network predicts.
+    """
+    x, t = universes.draws_params, universes.truth_params
+    med = np.median(x, axis=1)
+    scales = []
+    for k in range(x.shape[-1]):
+        loss = np.zeros_like(grid)
+        for level in levels:
+            lo, hi = central_interval(x[..., k], level)
+            inside = (t[:, k, None] >= med[:, k, None] + grid * (lo - med[:, k])[:, None]) & (
+                t[:, k, None] <= med[:, k, None] + grid * (hi - med[:, k])[:, None]
+            )
+            loss += (inside.mean(axis=0) - level) ** 2
+        scales.append(float(grid[np.argmin(loss)]))
+    return np.array(scales)
+
+
+def coverage_rows(universes: Universes) -> list[CoverageRow]:
+    rows = []
+    for q in universes.quantities:
+        rows += coverage(universes.draws[q], universes.truth[q], q)
+    return rows
+
+
+def coverage_table(variants: Mapping[str, Universes]) -> Table:
+    """Nominal vs empirical coverage per quantity and variant, with the binomial ranges."""
+    body = []
+    for name, u in variants.items():
+        for r in coverage_rows(u):
+            body.append(
+                (
+                    name,
+                    r.quantity,
+                    r.nominal,
+                    r.empirical,
+                    f"[{r.ci_lo:.3f}, {r.ci_hi:.3f}]",
+                    f"[{r.expected_lo:.3f}, {r.expected_hi:.3f}]",
+                    r.n_universes,
+                    "yes" if r.consistent else "NO",
+                )
+            )
+    return Table(
+        "Coverage of the central intervals",
+        (
+            "band",
+            "quantity",
+            "nominal [fraction]",
+            "empirical [fraction]",
+            "Clopper-Pearson 95 % [fraction]",
+            "calibrated range 95 % [fraction]",
+            "universes [count]",
+            "consistent",
+        ),
+        tuple(body),
+        note="'calibrated range': where a calibrated band's empirical coverage falls with 95 % "
+        "probability (Binomial(n, nominal) / n). Quantities: c_s^2 per segment "
+        "[dimensionless, units of c^2], R [km], M_max [M_sun], p [MeV/fm^3].",
+    )
+
+
+def _grid(n: int):
+    from ..plots import _pyplot
+
+    plt = _pyplot()
+    cols = min(4, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def rank_ecdf_figure(variants: Mapping[str, Universes], n_draws_label: str = ""):
+    """ECDF of the truth's fractional rank minus uniform, per quantity, with the 95 %
+    simultaneous envelope of calibrated ranks (grey)."""
+    from ._stats import ranks
+
+    first = next(iter(variants.values()))
+    fig, axes = _grid(len(first.quantities))
+    for ax, q in zip(axes, first.quantities, strict=False):
+        for i, (name, u) in enumerate(variants.items()):
+            r = ranks(u.draws[q], u.truth[q])
+            z, d, env = ecdf_difference(r, u.draws[q].shape[1])
+            if i == 0:
+                ax.fill_between(z, -env, env, color="0.85", label="95 % envelope")
+            ax.plot(z, d, label=name)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_title(q, fontsize=9)
+        ax.set_xlabel("fractional rank of the truth [dimensionless]", fontsize=8)
+        ax.set_ylabel("ECDF - uniform [dimensionless]", fontsize=8)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"SBC rank ECDF differences {n_draws_label}".strip(), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def coverage_curve_figure(variants: Mapping[str, Universes]):
+    """Empirical against nominal coverage of central intervals, per quantity."""
+    from ._stats import coverage_curve
+
+    first = next(iter(variants.values()))
+    fig, axes = _grid(len(first.quantities))
+    for ax, q in zip(axes, first.quantities, strict=False):
+        ax.plot([0, 1], [0, 1], "k:", lw=0.8, label="calibrated")
+        for name, u in variants.items():
+            lv, emp = coverage_curve(u.draws[q], u.truth[q])
+            ax.plot(lv, emp, "-o", ms=2.5, label=name)
+        ax.set_title(q, fontsize=9)
+        ax.set_xlabel("nominal coverage [fraction]", fontsize=8)
+        ax.set_ylabel("empirical coverage [fraction]", fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def verdict(variants: Mapping[str, Universes]) -> list[str]:
+    """One plain sentence per variant: consistent with calibration on every quantity, or
+    the largest miss."""
+    lines = []
+    for name, u in variants.items():
+        rows = coverage_rows(u)
+        bad = [r for r in rows if not r.consistent]
+        worst = max(rows, key=lambda r: abs(r.empirical - r.nominal))
+        if not bad:
+            lines.append(
+                f"{name}: coverage consistent with calibration on all {len(rows)} "
+                f"(quantity, level) pairs over {u.n_universes} universes; largest deviation "
+                f"{100 * (worst.empirical - worst.nominal):+.1f} points ({worst.quantity}, "
+                f"{worst.nominal:.0%})."
+            )
+        else:
+            lines.append(
+                f"{name}: NOT calibrated on {len(bad)} of {len(rows)} (quantity, level) pairs "
+                f"over {u.n_universes} universes; worst {worst.quantity} at {worst.nominal:.0%}: "
+                f"{worst.empirical:.1%} ({100 * (worst.empirical - worst.nominal):+.1f} points)."
+            )
+    return lines
+
+
+def write_calibration(
+    out: str | os.PathLike,
+    title: str,
+    variants: Mapping[str, Universes],
+    *,
+    notes: Sequence[str] = (),
+    extra: dict | None = None,
+) -> Path:
+    """``report.md`` + ``report.html``, the coverage table (Markdown, CSV), the rank-ECDF and
+    coverage-curve figures (PNG, PDF) and ``calibration.json`` into ``out``."""
+    from .._io import write_text_atomic
+    from ..compare._report import Report
+
+    out = Path(out)
+    report = Report(out, title)
+    report.heading("Verdict")
+    for line in verdict(variants):
+        report.text(line)
+    for note in notes:
+        report.text(note)
+    table = coverage_table(variants)
+    report.heading("Coverage")
+    report.table(table, "coverage")
+    report.heading("Figures")
+    report.figure(
+        coverage_curve_figure(variants),
+        "coverage_curve",
+        "Empirical vs nominal coverage of central intervals (dotted: calibrated).",
+    )
+    report.figure(
+        rank_ecdf_figure(variants),
+        "sbc_rank_ecdf",
+        "SBC: ECDF of the truth's fractional rank minus the uniform CDF; outside the grey "
+        "95 % envelope means miscalibrated (U shape: bands too narrow; hump: too wide).",
+    )
+    rows = {name: [r._asdict() for r in coverage_rows(u)] for name, u in variants.items()}
+    doc = {"format": "nseos-calibration", "version": 1, "coverage": rows, **(extra or {})}
+    write_text_atomic(out / "calibration.json", json.dumps(doc, indent=1, default=float))
+    return report.write()

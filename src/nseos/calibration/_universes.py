@@ -1,0 +1,233 @@
+"""Mock universes for calibration: truths, and each estimator's draws of the same quantities.
+
+A universe is a true EoS (drawn from the estimator's own prior, or the NN's training
+distribution: the well-specified case) and one mock catalogue of it (14 stars with X-ray-like
+errors, true masses uniform on [1 M_sun, M_max], Gaussian noise), as in
+:func:`nseos.replica.generate_training_data`. The estimator turns the catalogue into draws of
+c_s^2, and both the truth and the draws are mapped to the reported quantities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from ..posterior import MASS_GRID_MSUN, derived_quantities, summary_quantity
+
+DERIVED_KEYS = (
+    "radius_km_at_1p0",
+    "radius_km_at_1p4",
+    "radius_km_at_1p8",
+    "max_mass_msun",
+    "pressure_mev_fm3_at_2rho0",
+    "pressure_mev_fm3_at_3rho0",
+)
+"""The derived quantities whose calibration is reported (besides each c_s^2)."""
+
+
+class Universes(NamedTuple):
+    """Truths and draws of every reported quantity over U universes."""
+
+    truth: dict[str, np.ndarray]
+    """quantity -> (U,)."""
+    draws: dict[str, np.ndarray]
+    """quantity -> (U, L); NaN where undefined."""
+    truth_params: np.ndarray
+    """(U, K) true c_s^2."""
+    draws_params: np.ndarray
+    """(U, L, K)."""
+
+    @property
+    def n_universes(self) -> int:
+        return self.truth_params.shape[0]
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        return tuple(self.truth)
+
+    def subset(self, index) -> Universes:
+        return Universes(
+            {k: v[index] for k, v in self.truth.items()},
+            {k: v[index] for k, v in self.draws.items()},
+            self.truth_params[index],
+            self.draws_params[index],
+        )
+
+    def save(self, path) -> None:
+        """An ``.npz`` file (no pickle), written atomically."""
+        from .._io import atomic_path
+
+        arrays = {"truth_params": self.truth_params, "draws_params": self.draws_params}
+        arrays |= {f"truth:{k}": v for k, v in self.truth.items()}
+        arrays |= {f"draws:{k}": v for k, v in self.draws.items()}
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, path) -> Universes:
+        with np.load(path, allow_pickle=False) as z:
+            truth = {k.split(":", 1)[1]: z[k] for k in z.files if k.startswith("truth:")}
+            draws = {k.split(":", 1)[1]: z[k] for k in z.files if k.startswith("draws:")}
+            return cls(truth, draws, z["truth_params"], z["draws_params"])
+
+    @classmethod
+    def concatenate(cls, parts: list[Universes]) -> Universes:
+        return cls(
+            {k: np.concatenate([p.truth[k] for p in parts]) for k in parts[0].truth},
+            {k: np.concatenate([p.draws[k] for p in parts]) for k in parts[0].draws},
+            np.concatenate([p.truth_params for p in parts]),
+            np.concatenate([p.draws_params for p in parts]),
+        )
+
+
+def quantity_values(params: np.ndarray, derived: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every reported quantity from parameters (..., K) and their derived quantities."""
+    out = {f"cs2_{i + 1}": params[..., i] for i in range(params.shape[-1])}
+    for key in DERIVED_KEYS:
+        q = summary_quantity(key)
+        v = derived[q.variable]
+        if q.mass_msun is not None:
+            v = v[..., int(np.flatnonzero(np.isclose(MASS_GRID_MSUN, q.mass_msun))[0])]
+        out[key] = np.asarray(v, float)
+    return out
+
+
+def _universes(make_eos, truth_params, draws_params, *, curve_stars, method, progress):
+    truth_d = derived_quantities(make_eos, truth_params, n_stars=curve_stars, method=method)
+    draws_d = derived_quantities(
+        make_eos, draws_params, n_stars=curve_stars, method=method, progress=progress
+    )
+    return Universes(
+        quantity_values(truth_params, truth_d),
+        quantity_values(draws_params, draws_d),
+        np.asarray(truth_params),
+        np.asarray(draws_params),
+    )
+
+
+def mock_catalogues(config, key: jax.Array, n_universes: int, *, progress: bool = False):
+    """True c_s^2 (U, K) and the observed catalogues (U, N, 4) = (M, R, sigma_M, sigma_R),
+    noise included, from ``config`` (a :class:`~nseos.replica.TrainingConfig`: its prior,
+    M_max threshold, stars per catalogue and solver)."""
+    from ..replica import generate_training_data
+
+    k_data, k_noise = jax.random.split(key)
+    config = dataclasses.replace(config, n_eos=n_universes, n_sets=1)
+    data = generate_training_data(config, k_data, progress=progress)
+    truth = np.stack([data.true_mass_msun[:, 0], data.true_radius_km[:, 0]], -1)
+    sigma = np.stack([data.mass_sigma_msun[:, 0], data.radius_sigma_km[:, 0]], -1)
+    eps = np.asarray(jax.random.normal(k_noise, truth.shape))
+    catalogues = np.concatenate([truth + sigma * eps, sigma], axis=-1)
+    return np.asarray(data.cs2, float), catalogues
+
+
+def replica_universes(estimator, key: jax.Array, n_universes: int, *, progress: bool = False):
+    """Universes from the ensemble's training distribution, and its draws for each (the
+    members, or members x input draws, with its ``band_scale`` if set)."""
+    k_mock, k_pred = jax.random.split(key)
+    truth, catalogues = mock_catalogues(estimator.training, k_mock, n_universes, progress=progress)
+    keys = jax.random.split(k_pred, n_universes)
+    draws = np.stack(
+        [estimator.predict(c, k).astype(float) for c, k in zip(catalogues, keys, strict=True)]
+    )
+    t = estimator.training
+    return _universes(
+        t.make_eos, truth, draws, curve_stars=t.curve_stars, method=t.method, progress=progress
+    )
+
+
+def bayes_universes(
+    estimator,
+    key: jax.Array,
+    n_universes: int,
+    *,
+    n_draws: int = 100,
+    chunk_size: int = 4,
+    store=None,
+    progress: bool = False,
+) -> tuple[Universes, int]:
+    """Universes whose truths are drawn from the Bayesian estimator's own prior (those that
+    can host a 1 M_sun star, the mass prior's lower end: the likelihood gives zero to the
+    rest), fitted with NUTS (:func:`nseos.bayes.sample_universes`); each universe keeps
+    ``n_draws`` draws, thinned evenly. Returns the universes and the total number of
+    divergent transitions.
+
+    ``store`` (a directory): each universe's draws are saved there as soon as its chunk is
+    done (``universe-NNNN.npz``), and universes already there are not sampled again, so an
+    interrupted run resumes where it stopped with the same numbers.
+    """
+    from pathlib import Path
+
+    from .._io import atomic_path
+    from ..bayes import sample_universes
+    from ..observations import MassRadiusGaussian, ObservationSet
+    from ..replica import TrainingConfig
+
+    k_mock, k_fit = jax.random.split(key)
+    config = TrainingConfig(
+        prior=estimator.prior, eos_family=estimator.eos_family, min_max_mass_msun=1.05
+    )
+    truth, catalogues = mock_catalogues(config, k_mock, n_universes, progress=progress)
+    store = None if store is None else Path(store)
+
+    def path(i):
+        return store / f"universe-{i:04d}.npz"
+
+    done: dict[int, tuple[np.ndarray, int]] = {}
+    if store is not None:
+        for i in range(n_universes):
+            if path(i).exists():
+                with np.load(path(i), allow_pickle=False) as z:
+                    done[i] = (z["draws"], int(z["divergences"]))
+    todo = [i for i in range(n_universes) if i not in done]
+
+    def save(ids, chunk):
+        flat = chunk.params.reshape(len(ids), -1, chunk.params.shape[-1])
+        pick = np.linspace(0, flat.shape[1] - 1, min(n_draws, flat.shape[1]))
+        pick = pick.round().astype(int)
+        for j, i in enumerate(ids):
+            done[int(i)] = (flat[j, pick], int(chunk.divergences()[j]))
+            if store is not None:
+                with atomic_path(path(int(i))) as tmp, open(tmp, "wb") as f:
+                    np.savez(f, draws=flat[j, pick], divergences=chunk.divergences()[j])
+
+    if todo:
+        sets = [
+            ObservationSet(
+                [
+                    MassRadiusGaussian(f"star-{j:02d}", *map(float, (m, sm, r, sr)))
+                    for j, (m, r, sm, sr) in enumerate(catalogues[i])
+                ]
+            )
+            for i in todo
+        ]
+        sample_universes(
+            estimator,
+            sets,
+            k_fit,
+            chunk_size=chunk_size,
+            progress=progress,
+            on_chunk=save,
+            universe_ids=todo,
+        )
+    draws = np.stack([done[i][0] for i in range(n_universes)])
+    divergences = sum(done[i][1] for i in range(n_universes))
+    universes = _universes(
+        config.make_eos,
+        truth,
+        draws,
+        curve_stars=config.curve_stars,
+        method=config.method,
+        progress=progress,
+    )
+    return universes, divergences
+
+
+def scale_draws(draws_params: np.ndarray, scale, lo: float, hi: float) -> np.ndarray:
+    """Stretch each universe's draws about their median by ``scale`` (one factor per
+    parameter), clipped to the parameter range."""
+    med = np.median(draws_params, axis=-2, keepdims=True)
+    return np.clip(med + np.asarray(scale) * (draws_params - med), lo, hi)

@@ -1,0 +1,150 @@
+"""Coverage and SBC: the rank statistics on a conjugate model with a known posterior, the
+recalibration fit, and tiny-budget smoke runs of both estimators (resumable)."""
+
+import jax
+import numpy as np
+import pytest
+
+from nseos.calibration import (
+    Universes,
+    binomial_interval,
+    calibrate_bayes,
+    calibrate_replica,
+    coverage,
+    ecdf_difference,
+    fit_band_scale,
+    ranks,
+    write_calibration,
+)
+
+
+def _conjugate(n_universes=400, n_draws=99, width_factor=1.0, seed=0):
+    """theta ~ N(0, 1), y ~ N(theta, 0.5^2): the posterior is N(0.8 y, 0.2) exactly. Draws
+    from it (width_factor = 1) or from a posterior with a wrong width."""
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(size=n_universes)
+    y = theta + 0.5 * rng.normal(size=n_universes)
+    mean, sd = 0.8 * y, np.sqrt(0.2)
+    draws = mean[:, None] + width_factor * sd * rng.normal(size=(n_universes, n_draws))
+    return draws, theta
+
+
+def test_exact_posterior_passes_sbc_and_coverage():
+    draws, theta = _conjugate()
+    r = ranks(draws, theta)
+    assert r.min() >= 0 and r.max() <= 99
+    _z, d, env = ecdf_difference(r, 99)
+    assert np.all(np.abs(d) <= env)
+    for row in coverage(draws, theta, "theta"):
+        assert row.consistent, row
+        assert row.ci_lo <= row.nominal <= row.ci_hi
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0])
+def test_too_narrow_or_too_wide_posteriors_are_caught(factor):
+    draws, theta = _conjugate(width_factor=factor)
+    _z, d, env = ecdf_difference(ranks(draws, theta), 99)
+    assert np.any(np.abs(d) > env)
+    rows = coverage(draws, theta, "theta")
+    assert not any(r.consistent for r in rows)
+    assert all((r.empirical < r.nominal) == (factor < 1) for r in rows)
+
+
+def test_binomial_interval_and_undefined_values():
+    lo, hi = binomial_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** (1 / 10), rel=1e-9)
+    lo, hi = binomial_interval(68, 100)
+    assert 0.57 < lo < 0.6 and 0.76 < hi < 0.78
+    draws, theta = _conjugate(n_universes=50)
+    theta[:5] = np.nan  # undefined truths (e.g. R(1.8) above M_max) are left out
+    draws[5:10, 0] = np.nan  # undefined draws are dropped
+    (row,) = coverage(draws, theta, "theta", levels=[0.68])
+    assert row.n_universes == 45
+    assert np.sum(ranks(draws, theta) < 0) == 10
+
+
+def test_band_scale_recovers_the_missing_width():
+    """Draws with a third of the true spread about the right centre: the fitted stretch is
+    about 3 (a little more: 40 members' 2.5-97.5 % quantiles fall short of the 95 % width),
+    and the stretched draws cover as nominal."""
+    rng = np.random.default_rng(1)
+    n, members = 2000, 40
+    centre = rng.uniform(0.3, 0.7, size=(n, 2))
+    truth = centre + 0.03 * rng.normal(size=(n, 2))
+    draws = centre[:, None] + 0.01 * rng.normal(size=(n, members, 2))
+    u = Universes({}, {}, truth, draws)
+    scale = fit_band_scale(u)
+    assert np.all((scale > 2.9) & (scale < 3.6)), scale
+    med = np.median(draws, axis=1, keepdims=True)
+    stretched = med + scale * (draws - med)
+    for k in range(2):
+        for row in coverage(stretched[..., k], truth[:, k], "x"):
+            assert abs(row.empirical - row.nominal) < 0.03, row
+
+
+@pytest.fixture(scope="module")
+def tiny_ensemble():
+    jax.config.update("jax_enable_x64", True)
+    from nseos.replica import ReplicaEstimator, TrainingConfig, TrainSettings
+
+    est = ReplicaEstimator(
+        training=TrainingConfig(n_eos=24, n_sets=4),
+        settings=TrainSettings(epochs=2, batch_size=64),
+        n_models=3,
+    )
+    return est.train(jax.random.key(0), progress=False)
+
+
+def test_replica_calibration_smoke_and_resume(tiny_ensemble, tmp_path):
+    variants, scale = calibrate_replica(
+        tiny_ensemble,
+        jax.random.key(2),
+        n_universes=6,
+        n_calibration=8,
+        input_draws=2,
+        out=tmp_path,
+    )
+    assert list(variants) == ["ensemble band", "+ input noise (2 draws)", "recalibrated"]
+    assert variants["ensemble band"].draws["cs2_1"].shape == (6, 3)
+    assert variants["+ input noise (2 draws)"].draws["radius_km_at_1p4"].shape == (6, 6)
+    assert scale.shape == (5,) and np.all(scale > 0)
+    # The recalibrated band is the plain one stretched about its median.
+    plain = variants["ensemble band"].draws_params
+    stretched = variants["recalibrated"].draws_params
+    med = np.median(plain, axis=1, keepdims=True)
+    expected = np.clip(med + scale * (plain - med), *tiny_ensemble.cs2_range)
+    np.testing.assert_allclose(stretched, expected, rtol=1e-5, atol=1e-6)
+    _again, scale2 = calibrate_replica(
+        tiny_ensemble,
+        jax.random.key(2),
+        n_universes=6,
+        n_calibration=8,
+        input_draws=2,
+        out=tmp_path,
+    )
+    np.testing.assert_array_equal(scale, scale2)
+    report = write_calibration(tmp_path, "smoke", variants)
+    assert report.exists() and (tmp_path / "tables" / "coverage.csv").exists()
+    assert (tmp_path / "figures" / "sbc_rank_ecdf.png").exists()
+    assert (tmp_path / "figures" / "coverage_curve.pdf").exists()
+
+
+@pytest.mark.slow
+def test_bayes_sbc_smoke_resumes_with_the_same_numbers(tmp_path):
+    jax.config.update("jax_enable_x64", True)
+    from nseos.bayes import BayesianEstimator, NumPyroNUTS
+
+    est = BayesianEstimator(sampler=NumPyroNUTS(15, 15, 2, progress=False))
+    variants, _div = calibrate_bayes(
+        est, jax.random.key(3), n_universes=3, n_draws=10, chunk_size=2, out=tmp_path
+    )
+    u = variants["posterior"]
+    assert u.draws["cs2_3"].shape == (3, 10) and u.truth["max_mass_msun"].shape == (3,)
+    assert np.all(u.truth["max_mass_msun"] > 1.05)
+    stored = sorted((tmp_path / "universes" / "bayes").glob("universe-*.npz"))
+    assert len(stored) == 3
+    stored[1].unlink()  # an interrupted run: universe 1 is sampled again, the rest reused
+    again, _div2 = calibrate_bayes(
+        est, jax.random.key(3), n_universes=3, n_draws=10, chunk_size=2, out=tmp_path
+    )
+    np.testing.assert_allclose(again["posterior"].draws_params, u.draws_params)
