@@ -20,6 +20,8 @@ MODULES = (
     "nseos.replica",
     "nseos.posterior",
     "nseos.compare",
+    "nseos.validation",
+    "nseos.calibration",
     "nseos.pipeline",
     "nseos.plots",
     "nseos.toy",
