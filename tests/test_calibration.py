@@ -16,6 +16,7 @@ from nseos.calibration import (
     ranks,
     write_calibration,
 )
+from nseos.replica import stretch_band
 
 
 def _conjugate(n_universes=400, n_draws=99, width_factor=1.0, seed=0):
@@ -64,9 +65,9 @@ def test_binomial_interval_and_undefined_values():
 
 
 def test_band_scale_recovers_the_missing_width():
-    """Draws with a third of the true spread about the right centre: the fitted stretch is
-    about 3 (a little more: 40 members' 2.5-97.5 % quantiles fall short of the 95 % width),
-    and the stretched draws cover as nominal."""
+    """Draws with a third of the true spread about the right centre: the fitted inner
+    stretch is about 3, the outer one a little more (40 members' 2.5-97.5 % quantiles fall
+    short of the 95 % width), and the stretched draws cover as nominal at both levels."""
     rng = np.random.default_rng(1)
     n, members = 2000, 40
     centre = rng.uniform(0.3, 0.7, size=(n, 2))
@@ -74,9 +75,10 @@ def test_band_scale_recovers_the_missing_width():
     draws = centre[:, None] + 0.01 * rng.normal(size=(n, members, 2))
     u = Universes({}, {}, truth, draws)
     scale = fit_band_scale(u)
-    assert np.all((scale > 2.9) & (scale < 3.6)), scale
-    med = np.median(draws, axis=1, keepdims=True)
-    stretched = med + scale * (draws - med)
+    assert scale.shape == (2, 2)
+    assert np.all((scale[:, 0] > 2.9) & (scale[:, 0] < 3.4)), scale
+    assert np.all((scale[:, 1] > 3.0) & (scale[:, 1] < 4.5)), scale
+    stretched = np.stack([stretch_band(d, scale, -np.inf, np.inf) for d in draws])
     for k in range(2):
         for row in coverage(stretched[..., k], truth[:, k], "x"):
             assert abs(row.empirical - row.nominal) < 0.03, row
@@ -107,13 +109,12 @@ def test_replica_calibration_smoke_and_resume(tiny_ensemble, tmp_path):
     assert list(variants) == ["ensemble band", "+ input noise (2 draws)", "recalibrated"]
     assert variants["ensemble band"].draws["cs2_1"].shape == (6, 3)
     assert variants["+ input noise (2 draws)"].draws["radius_km_at_1p4"].shape == (6, 6)
-    assert scale.shape == (5,) and np.all(scale > 0)
+    assert scale.shape == (5, 2) and np.all(scale > 0)
     # The recalibrated band is the plain one stretched about its median.
     plain = variants["ensemble band"].draws_params
     stretched = variants["recalibrated"].draws_params
-    med = np.median(plain, axis=1, keepdims=True)
-    expected = np.clip(med + scale * (plain - med), *tiny_ensemble.cs2_range)
-    np.testing.assert_allclose(stretched, expected, rtol=1e-5, atol=1e-6)
+    expected = [stretch_band(p, scale, *tiny_ensemble.cs2_range) for p in plain]
+    np.testing.assert_allclose(stretched, np.stack(expected), rtol=1e-5, atol=1e-6)
     _again, scale2 = calibrate_replica(
         tiny_ensemble,
         jax.random.key(2),
@@ -148,3 +149,46 @@ def test_bayes_sbc_smoke_resumes_with_the_same_numbers(tmp_path):
         est, jax.random.key(3), n_universes=3, n_draws=10, chunk_size=2, out=tmp_path
     )
     np.testing.assert_allclose(again["posterior"].draws_params, u.draws_params)
+
+
+def test_band_scale_is_an_option_that_saves_and_loads(tiny_ensemble, tmp_path):
+    import dataclasses
+
+    from nseos.replica import ReplicaEstimator
+
+    pairs = ((2.0, 3.0), (1.0, 1.0), (1.0, 1.0), (1.0, 1.0), (3.0, 5.0))
+    scaled = dataclasses.replace(tiny_ensemble, band_scale=pairs)
+    x = np.array([[1.0 + 0.05 * i, 11.0 + 0.1 * i, 0.1, 0.5] for i in range(14)], np.float32)
+    plain, wide = tiny_ensemble.predict(x), scaled.predict(x)
+    np.testing.assert_allclose(wide, stretch_band(plain, np.array(pairs), *scaled.cs2_range))
+    np.testing.assert_allclose(wide[:, 1:4], plain[:, 1:4])  # factor 1: unchanged
+    again = ReplicaEstimator.load(scaled.save(tmp_path / "m"))
+    assert again.band_scale == scaled.band_scale
+    np.testing.assert_array_equal(again.predict(x), wide)
+    with pytest.raises(ValueError, match="band_scale needs 5 pairs"):
+        dataclasses.replace(tiny_ensemble, band_scale=((1.0, 1.0),) * 4 + ((1.0, -1.0),))
+
+
+def test_calibrate_command_writes_the_report_and_refuses_bad_input(tiny_ensemble, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    model = tiny_ensemble.save(tmp_path / "model")
+    out = tmp_path / "cal"
+
+    def run(*args):
+        cmd = [sys.executable, "-m", "nseos.cli", "calibrate", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+    small = ("--universes", "5", "--calibration-universes", "6", "--input-draws", "2")
+    res = run("--method", "replica", "--model", str(model), *small, "--quiet", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((out / "calibration.json").read_text())
+    assert doc["format"] == "nseos-calibration" and doc["method"] == "replica"
+    assert len(doc["band_scale"]) == 5 and len(doc["coverage"]["recalibrated"]) == 22
+    assert (out / "report.html").exists() and (out / "tables" / "coverage.md").exists()
+    bad = run("--method", "replica", "--model", str(tmp_path / "nope"), "--out", str(out))
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1, bad.stderr
+    bad = run("--method", "bayes", "--prior", "flat", "--out", str(out))
+    assert bad.returncode == 1 and "unknown prior" in bad.stderr

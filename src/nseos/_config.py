@@ -31,13 +31,20 @@ def require_x64() -> None:
         )
 
 
+def cache_root() -> Path:
+    """Where nseos keeps what it can rebuild (compiled programs, trained demo ensembles):
+    ``$XDG_CACHE_HOME/nseos``, else ``~/.cache/nseos``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nseos"
+
+
 def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
     """Keep JAX's compiled programs on disk, so that later runs skip compilation.
 
     A Bayesian fit compiles its log-posterior gradient into the NUTS step (about a minute
     on a 2-core CPU); with the cache, a second fit of the same model in a new process
     loads it instead. The directory is ``path``, else ``$NSEOS_CACHE_DIR``, else
-    ``~/.cache/nseos/jax``. Call it once, before the first compilation.
+    ``cache_root() / "jax"``. Call it once, before the first compilation.
 
     Returns
     -------
@@ -45,7 +52,7 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
         The cache directory.
     """
     if path is None:
-        path = os.environ.get("NSEOS_CACHE_DIR") or Path.home() / ".cache" / "nseos" / "jax"
+        path = os.environ.get("NSEOS_CACHE_DIR") or cache_root() / "jax"
     directory = Path(path).expanduser()
     directory.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(directory))

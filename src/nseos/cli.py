@@ -485,6 +485,7 @@ def cmd_calibrate(args) -> int:
     """Coverage and SBC of an estimator over mock universes; a report in --out."""
     _enable_x64()
     import jax
+    import numpy as np
 
     from .calibration import calibrate_bayes, calibrate_replica, verdict, write_calibration
     from .pipeline import make_prior
@@ -521,11 +522,12 @@ def cmd_calibrate(args) -> int:
                 est = ReplicaEstimator.load(args.model)
                 origin = f"the ensemble in {args.model}"
             else:
-                from .pipeline import DemoScale, _cache_root, demo_replica
+                from ._config import cache_root
+                from .pipeline import DemoScale, demo_keys, demo_replica
 
-                k_train = jax.random.split(jax.random.key(0), 5)[3]  # the demo's ensemble
+                k_train = demo_keys(jax.random.key(0))[3]  # the ensemble of `nseos demo`
                 est, _ = demo_replica(
-                    DemoScale(), k_train, cache_dir=_cache_root(), progress=not args.quiet
+                    DemoScale(), k_train, cache_dir=cache_root(), progress=not args.quiet
                 )
                 origin = "the demo's ensemble (`nseos demo`, trained once and cached)"
             n = 300 if args.universes is None else args.universes
@@ -541,9 +543,9 @@ def cmd_calibrate(args) -> int:
             settings = (
                 f"{n} test universes and {args.calibration_universes} held-out calibration "
                 f"universes from the training distribution; {origin}, {est.n_models} members; "
-                f"fitted band_scale = {[round(float(x), 3) for x in scale]}"
+                f"fitted band_scale (inner, outer) = {np.round(scale, 2).tolist()}"
             )
-            extra = {"band_scale": [float(x) for x in scale]}
+            extra = {"band_scale": scale.tolist()}
     except (OSError, ValueError) as err:
         raise CLIError(str(err)) from None
     elapsed = time.perf_counter() - t

@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import jax
 
+from ._config import cache_root
 from ._io import write_text_atomic
 from .observations import ObservationSet
 from .posterior import EoSPosterior
@@ -32,27 +32,23 @@ SUMMARY_FORMAT = "nseos-summary"
 SUMMARY_VERSION = 1
 
 
-def _priors() -> dict[str, Callable]:
-    from .bayes import ChiEFTConstrained, LogUniformSoundSpeed, UniformSoundSpeed
-
-    return {
-        "uniform": UniformSoundSpeed,
-        "log-uniform": LogUniformSoundSpeed,
-        "chieft": ChiEFTConstrained,
-    }
-
-
-PRIOR_NAMES = ("uniform", "log-uniform", "chieft")
+_PRIOR_CLASSES = {
+    "uniform": "UniformSoundSpeed",
+    "log-uniform": "LogUniformSoundSpeed",
+    "chieft": "ChiEFTConstrained",
+}
+PRIOR_NAMES = tuple(_PRIOR_CLASSES)
 """Bundled priors by CLI name: U[0.01, 0.99] on each c_s^2 (the original study's), uniform
 in log c_s^2, and the uniform prior inside the chiral-EFT band of Koehn et al. 2025."""
 
 
 def make_prior(name: str):
     """The bundled prior called ``name`` (one of :data:`PRIOR_NAMES`)."""
-    try:
-        return _priors()[name]()
-    except KeyError:
-        raise ValueError(f"unknown prior {name!r}; choose from {', '.join(PRIOR_NAMES)}") from None
+    from . import bayes
+
+    if name not in _PRIOR_CLASSES:
+        raise ValueError(f"unknown prior {name!r}; choose from {', '.join(PRIOR_NAMES)}")
+    return getattr(bayes, _PRIOR_CLASSES[name])()
 
 
 def summary_document(posterior: EoSPosterior, observations: ObservationSet | None = None) -> dict:
@@ -143,9 +139,11 @@ class DemoScale(NamedTuple):
         return cls(30, 30, 2, 64, 40, 4, 2, 2, 2)
 
 
-def _cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "nseos"
+def demo_keys(key: jax.Array) -> tuple[jax.Array, ...]:
+    """The demo's keys from its seed: (modern uniform, modern chiEFT, X-ray, ensemble
+    training, ensemble fit). ``demo_keys(jax.random.key(0))[3]`` finds the ensemble that
+    ``nseos demo`` trained and cached."""
+    return tuple(jax.random.split(key, 5))
 
 
 def demo_replica(scale: DemoScale, key: jax.Array, *, cache_dir: Path, progress: bool):
@@ -208,12 +206,12 @@ def run_demo(
 
     scale = DemoScale() if scale is None else scale
     out = Path(out_dir)
-    cache = Path(cache_dir) if cache_dir is not None else _cache_root()
+    cache = Path(cache_dir) if cache_dir is not None else cache_root()
     # Compiled programs are kept under the cache too: a second demo skips compilation.
     enable_compilation_cache(cache / "jax")
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     started = time.perf_counter()
-    k_modern, k_chieft, k_xray, k_train, k_replica = jax.random.split(key, 5)
+    k_modern, k_chieft, k_xray, k_train, k_replica = demo_keys(key)
     sampler = NumPyroNUTS(scale.warmup, scale.draws, scale.chains, progress=not quiet)
     timings: list[tuple[str, float]] = []
     notes: list[str] = []

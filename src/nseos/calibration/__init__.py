@@ -3,8 +3,9 @@
 * :func:`calibrate_replica`: the NN-replica ensemble over many mock universes from its
   training distribution (amortised: one network call per universe). Reports the coverage of
   the bootstrap band as it is, with the input-noise Monte Carlo spread added
-  (``input_draws``), and after recalibration: a stretch of the band per c_s^2 segment
-  (:func:`fit_band_scale`) fitted on *other* held-out universes, which
+  (``input_draws``), and after recalibration: a stretch of the band per c_s^2 segment, one
+  factor inside its 68 % interval and one beyond (:func:`fit_band_scale`), fitted on
+  *other* held-out universes, which
   ``ReplicaEstimator(band_scale=...)`` then applies to every fit.
 * :func:`calibrate_bayes`: SBC of the Bayesian estimator, truths drawn from its own prior,
   all universes through one compiled NUTS program, resumable.
@@ -18,6 +19,7 @@ figures, a plain verdict) with :func:`write_calibration`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from pathlib import Path
 
@@ -86,8 +88,9 @@ def calibrate_replica(
         )
     held_out = stage("calibration", plain, k_cal, n_calibration)
     scale = fit_band_scale(held_out)
-    scaled = dataclasses.replace(plain, band_scale=tuple(float(s) for s in scale))
-    variants["recalibrated"] = stage("recalibrated", scaled, k_test, n_universes)
+    scaled = dataclasses.replace(plain, band_scale=tuple((float(a), float(b)) for a, b in scale))
+    digest = hashlib.sha256(scale.tobytes()).hexdigest()[:12]
+    variants["recalibrated"] = stage(f"recalibrated-{digest}", scaled, k_test, n_universes)
     return variants, scale
 
 

@@ -17,30 +17,50 @@ SCALE_GRID = np.geomspace(0.5, 40.0, 400)
 """Stretch factors tried when recalibrating the NN band."""
 
 
+def _coverage_of(truth, lo, hi) -> np.ndarray:
+    """Coverage of intervals (U, G) -> (G,)."""
+    return np.mean((truth[:, None] >= lo) & (truth[:, None] <= hi), axis=0)
+
+
 def fit_band_scale(
     universes: Universes, levels: Sequence[float] = NOMINAL_LEVELS, grid: np.ndarray = SCALE_GRID
 ) -> np.ndarray:
-    """One stretch factor per c_s^2 segment, such that the ensemble band stretched about its
-    median by that factor covers the truth as often as nominal, at the 68 % and 95 % levels
-    together (least squares over the levels), on these (held-out) universes.
+    """Stretch factors (inner, outer) per c_s^2 segment, shaped (K, 2), fitted so that the
+    stretched ensemble band covers the truth as often as nominal on these (held-out)
+    universes: the inner factor at the first level (68 %), the outer one at the second
+    (95 %).
 
-    Stretching by s moves each quantile q to median + s (q - median), so the coverage of
-    every candidate s follows from the unstretched quantiles: a split-conformal style fit of
-    the band's width, in the space where the network predicts.
+    The stretch (:func:`nseos.replica.stretch_band`) multiplies a member's distance from the
+    median by the inner factor up to that universe's 68 % half-width (on its side), and by
+    the outer factor beyond. It is monotone, so it maps the 68 % interval's ends to
+    median -/+ inner x half-width and the 95 % interval's ends accordingly; each candidate's
+    coverage follows from the unstretched quantiles. A single factor cannot fix both levels
+    when the members' spread has the wrong shape (their tails too light), which the measured
+    NN ensembles show. This is a split-conformal style fit of the band, in the space where
+    the network predicts.
     """
+    inner_level, outer_level = sorted(levels)[:1] + sorted(levels)[-1:]
     x, t = universes.draws_params, universes.truth_params
     med = np.median(x, axis=1)
-    scales = []
+    out = []
     for k in range(x.shape[-1]):
-        loss = np.zeros_like(grid)
-        for level in levels:
-            lo, hi = central_interval(x[..., k], level)
-            inside = (t[:, k, None] >= med[:, k, None] + grid * (lo - med[:, k])[:, None]) & (
-                t[:, k, None] <= med[:, k, None] + grid * (hi - med[:, k])[:, None]
-            )
-            loss += (inside.mean(axis=0) - level) ** 2
-        scales.append(float(grid[np.argmin(loss)]))
-    return np.array(scales)
+        m, tk = med[:, k, None], t[:, k]
+        lo_in, hi_in = central_interval(x[..., k], inner_level)
+        w_lo, w_hi = m[:, 0] - lo_in, hi_in - m[:, 0]
+        cov = _coverage_of(tk, m - grid * w_lo[:, None], m + grid * w_hi[:, None])
+        s_in = float(grid[np.argmin(np.abs(cov - inner_level))])
+        # The outer interval's ends: s_in times the inner half-width, plus the candidate
+        # factor times the rest of the distance.
+        lo_out, hi_out = central_interval(x[..., k], outer_level)
+        rest_lo = np.maximum(m[:, 0] - lo_out - w_lo, 0.0)[:, None]
+        rest_hi = np.maximum(hi_out - m[:, 0] - w_hi, 0.0)[:, None]
+        cov = _coverage_of(
+            tk,
+            m - s_in * w_lo[:, None] - grid * rest_lo,
+            m + s_in * w_hi[:, None] + grid * rest_hi,
+        )
+        out.append((s_in, float(grid[np.argmin(np.abs(cov - outer_level))])))
+    return np.array(out)
 
 
 def coverage_rows(universes: Universes) -> list[CoverageRow]:
@@ -200,7 +220,8 @@ def write_calibration(
         rank_ecdf_figure(variants),
         "sbc_rank_ecdf",
         "SBC: ECDF of the truth's fractional rank minus the uniform CDF; outside the grey "
-        "95 % envelope means miscalibrated (U shape: bands too narrow; hump: too wide).",
+        "95 % envelope means miscalibrated (falling curve: bands too narrow; rising: too "
+        "wide; one-signed hump: biased).",
     )
     rows = {name: [r._asdict() for r in coverage_rows(u)] for name, u in variants.items()}
     doc = {"format": "nseos-calibration", "version": 1, "coverage": rows, **(extra or {})}

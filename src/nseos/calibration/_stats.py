@@ -5,8 +5,9 @@ For universes u = 1..U with a known truth theta_u and L posterior draws each:
 * the **rank** of the truth among the draws, r_u = #{draws < theta_u} in {0, ..., L}, is
   uniform when the posterior is calibrated (simulation-based calibration, Talts et al. 2018,
   arXiv:1804.06788); its ECDF minus the uniform CDF, with a simultaneous envelope
-  (Säilynoja, Bürkner and Vehtari 2022, arXiv:2103.10522), shows how it fails: a U shape
-  (ECDF below then above) means too narrow bands, a hump means too wide, a slope a bias;
+  (Säilynoja, Bürkner and Vehtari 2022, arXiv:2103.10522), shows how it fails: a
+  falling curve (above zero, then below: ranks piled at both ends) means bands too narrow,
+  a rising one too wide, a one-signed hump a bias;
 * the **coverage** of the central p-interval is the fraction of universes whose truth lies
   inside it; with U universes it is Binomial(U, p) / U when calibrated, so the verdict uses
   the Clopper-Pearson 95 % interval of the empirical fraction.

@@ -224,10 +224,3 @@ def bayes_universes(
         progress=progress,
     )
     return universes, divergences
-
-
-def scale_draws(draws_params: np.ndarray, scale, lo: float, hi: float) -> np.ndarray:
-    """Stretch each universe's draws about their median by ``scale`` (one factor per
-    parameter), clipped to the parameter range."""
-    med = np.median(draws_params, axis=-2, keepdims=True)
-    return np.clip(med + np.asarray(scale) * (draws_params - med), lo, hi)

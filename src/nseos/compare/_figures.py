@@ -7,6 +7,7 @@ point.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -34,6 +35,17 @@ def _prior_source(posteriors: Mapping[str, EoSPosterior]) -> tuple[str, EoSPoste
         if "prior" in post.datatree.children:
             return name, post
     return None
+
+
+@functools.cache
+def _solve_reference():
+    """The reference curves' solver, compiled once per table shape and reused by every
+    figure (a new jit wrapper per call would compile the four curves again each time)."""
+    import equinox as eqx
+
+    from ..tov import mass_radius_curve
+
+    return eqx.filter_jit(mass_radius_curve)
 
 
 def _reference_tables(names: Sequence[str]):
@@ -125,9 +137,7 @@ def mass_radius_band_figure(
 ):
     """68 % and 95 % bands of R(M) for each run, with each observation's 68 % / 95 % regions
     (ellipses, KDE contours, radio-mass bands) and the reference EoS M-R curves."""
-    import equinox as eqx
-
-    from ..tov import RK4, mass_radius_curve
+    from ..tov import RK4
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9.6, 6.0))
@@ -147,8 +157,10 @@ def mass_radius_band_figure(
                 zorder=3,
                 label=f"{name} {prob:.0%}",
             )
-    solve = eqx.filter_jit(lambda e: mass_radius_curve(e, 100, RK4()))
-    curves = [(name, solve(table)) for name, table in _reference_tables(reference_eos)]
+    curves = [
+        (name, _solve_reference()(table, 100, RK4()))
+        for name, table in _reference_tables(reference_eos)
+    ]
     from ..observations import ObservationSet
 
     obs = observations if isinstance(observations, ObservationSet) else list(observations)

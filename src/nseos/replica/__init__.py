@@ -6,6 +6,7 @@ from ._data import TrainingConfig as TrainingConfig
 from ._data import TrainingData as TrainingData
 from ._data import generate_training_data as generate_training_data
 from ._estimator import ReplicaEstimator as ReplicaEstimator
+from ._estimator import stretch_band as stretch_band
 from ._network import MLP as MLP
 from ._network import AbstractArchitecture as AbstractArchitecture
 from ._network import AbstractNetwork as AbstractNetwork
