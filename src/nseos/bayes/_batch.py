@@ -83,8 +83,9 @@ def sample_universes(
     observation_sets : sequence of ObservationSet
         One per universe, all of the same structure.
     key : jax.Array
-        Universe ``i`` uses ``fold_in(key, universe_ids[i])``, so results depend neither on
-        the chunking nor on which other universes run alongside (resuming a partial run).
+        Universe ``i`` uses ``fold_in(key, universe_ids[i])``: its random numbers do not
+        depend on the chunking (a resampled universe may still differ in the last bits,
+        which a chaotic sampler amplifies).
     chunk_size : int
         Universes per compiled call (a short last chunk is padded; the (universe, chain) rows
         are also padded to a multiple of the device count).
@@ -105,8 +106,8 @@ def sample_universes(
     dynamic, static = _stack_likelihoods(estimator, observation_sets)
     n_universes = len(observation_sets)
     n_dev = jax.local_device_count()
-    # Always chunk_size universes per call (padded): the compiled program, and with it every
-    # universe's numbers, stay the same whichever universes run alongside (resume).
+    # Always chunk_size universes per call (padded): one compiled program serves every call,
+    # a resumed run's included.
     per_call = chunk_size
     n_rows = -(-per_call * chains // n_dev) * n_dev  # (universe, chain) rows, padded
     to_constrained = biject_to(estimator.prior.base_distribution(estimator.n_params).support)

@@ -156,8 +156,8 @@ def bayes_universes(
     divergent transitions.
 
     ``store`` (a directory): each universe's draws are saved there as soon as its chunk is
-    done (``universe-NNNN.npz``), and universes already there are not sampled again, so an
-    interrupted run resumes where it stopped with the same numbers.
+    done (``universe-NNNN.npz``), and universes already there are reused as they are, so an
+    interrupted run resumes where it stopped.
     """
     from pathlib import Path
 
