@@ -102,6 +102,20 @@ def test_usage_error_exit_code():
     assert res.returncode == 2
 
 
+def test_every_help_text_renders():
+    """Each subcommand's --help formats (no stray '%%' from an unformatted description)."""
+    import argparse
+
+    from nseos.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(subs.choices) >= 8
+    for name, sub in subs.choices.items():
+        text = sub.format_help()
+        assert "%%" not in text and "%(" not in text, name
+
+
 def test_observations_catalog_table_plot_and_likelihood(tmp_path):
     res = run("observations", "pulsar_masses", "--eos", "SLy4", "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr

@@ -691,7 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="show observations: a table, contours, and optionally an EoS's likelihood",
         description="Print the observations of a file (CSV or TOML, see "
-        "nseos.observations.load) or of a bundled catalog, draw their 68%%/95%% contours "
+        "nseos.observations.load) or of a bundled catalog, draw their 68%/95% contours "
         "on the M-R plane, and optionally evaluate the mass-marginalised log-likelihood of "
         "a bundled EoS.",
     )
@@ -713,7 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
         "EoS, next to the published values of arXiv:1711.06748. --method replica trains "
         "NN-replica ensembles (or loads one); --method bayes runs NUTS on each held-out "
         "catalogue (all cases share one compiled sampler) and also reports how often the "
-        "68/95 %% intervals of R(M) contain the truth. Writes validation.md, validation.json, "
+        "68/95 % intervals of R(M) contain the truth. Writes validation.md, validation.json, "
         "validation.png (and the trained models) to --out.",
     )
     val.add_argument("--method", choices=["replica", "bayes"], default="replica")
@@ -759,8 +759,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="coverage and SBC of an estimator over mock universes",
         description="Draw mock universes (a true EoS from the estimator's prior or training "
-        "distribution, and a 14-star catalogue), fit each, and report how often the 68 %% and "
-        "95 %% bands contain the truth (with binomial intervals), SBC rank-ECDF plots and "
+        "distribution, and a 14-star catalogue), fit each, and report how often the 68 % and "
+        "95 % bands contain the truth (with binomial intervals), SBC rank-ECDF plots and "
         "coverage curves. For the NN-replica ensemble also: the band with input-noise draws, "
         "and recalibrated on held-out universes. Work done is kept in --out/universes and "
         "reused when the command is repeated (resume).",
@@ -834,7 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="fit an estimator to observations; write posterior.nc and summary.json",
         description="Fit the Bayesian (NUTS) or the NN-replica estimator and write "
-        "posterior.nc (ArviZ DataTree, netCDF) and summary.json (median and 2.5/16/84/97.5 %% "
+        "posterior.nc (ArviZ DataTree, netCDF) and summary.json (median and 2.5/16/84/97.5 % "
         "quantiles of R(1.0/1.4/1.8/2.0 M_sun) [km], M_max [M_sun], Lambda(1.4), p(2/3/5 "
         "rho0) [MeV/fm^3]) to --out.",
     )
