@@ -1,6 +1,8 @@
 """Coverage and SBC: the rank statistics on a conjugate model with a known posterior, the
 recalibration fit, and tiny-budget smoke runs of both estimators (resumable)."""
 
+import warnings
+
 import jax
 import numpy as np
 import pytest
@@ -16,7 +18,9 @@ from nseos.calibration import (
     ranks,
     write_calibration,
 )
-from nseos.replica import stretch_band
+from nseos.observations import MassRadiusGaussian, ObservationSet
+from nseos.posterior import ENERGY_DENSITY_GRID_MEV_FM3, MASS_GRID_MSUN
+from nseos.replica import BandScale, stretch_band
 
 
 def _conjugate(n_universes=400, n_draws=99, width_factor=1.0, seed=0):
@@ -73,14 +77,30 @@ def test_band_scale_recovers_the_missing_width():
     centre = rng.uniform(0.3, 0.7, size=(n, 2))
     truth = centre + 0.03 * rng.normal(size=(n, 2))
     draws = centre[:, None] + 0.01 * rng.normal(size=(n, members, 2))
-    u = Universes({}, {}, truth, draws)
-    scale = fit_band_scale(u)
+    # A derived quantity on a grid of 3 points: twice the width at the first two, and an
+    # undefined truth everywhere at the third (it takes its neighbour's factors).
+    grid_truth = np.concatenate(
+        [centre + 0.02 * rng.normal(size=(n, 2)), np.full((n, 1), np.nan)], 1
+    )
+    grid_draws = np.concatenate([draws, draws[..., :1]], -1)
+    u = Universes({}, {}, truth, draws, {"radius_km": grid_truth}, {"radius_km": grid_draws})
+    band = fit_band_scale(u)
+    scale = band.cs2_array()
     assert scale.shape == (2, 2)
     assert np.all((scale[:, 0] > 2.9) & (scale[:, 0] < 3.4)), scale
     assert np.all((scale[:, 1] > 3.0) & (scale[:, 1] < 4.5)), scale
+    grid_scale = band.derived_arrays()["radius_km"]
+    assert grid_scale.shape == (3, 2)
+    assert np.all((grid_scale[:2, 0] > 1.9) & (grid_scale[:2, 0] < 2.3)), grid_scale
+    np.testing.assert_array_equal(grid_scale[2], grid_scale[1])
     stretched = np.stack([stretch_band(d, scale, -np.inf, np.inf) for d in draws])
+    np.testing.assert_allclose(stretch_band(draws, scale, axis=1), stretched)
     for k in range(2):
         for row in coverage(stretched[..., k], truth[:, k], "x"):
+            assert abs(row.empirical - row.nominal) < 0.03, row
+    wide = stretch_band(grid_draws, grid_scale, axis=1)
+    for k in range(2):
+        for row in coverage(wide[..., k], grid_truth[:, k], "x"):
             assert abs(row.empirical - row.nominal) < 0.03, row
 
 
@@ -102,28 +122,36 @@ def test_replica_calibration_smoke_and_resume(tiny_ensemble, tmp_path):
         tiny_ensemble,
         jax.random.key(2),
         n_universes=6,
-        n_calibration=8,
+        n_calibration=12,
         input_draws=2,
         out=tmp_path,
     )
     assert list(variants) == ["ensemble band", "+ input noise (2 draws)", "recalibrated"]
     assert variants["ensemble band"].draws["cs2_1"].shape == (6, 3)
     assert variants["+ input noise (2 draws)"].draws["radius_km_at_1p4"].shape == (6, 6)
-    assert scale.shape == (5, 2) and np.all(scale > 0)
-    # The recalibrated band is the plain one stretched about its median.
-    plain = variants["ensemble band"].draws_params
-    stretched = variants["recalibrated"].draws_params
-    expected = [stretch_band(p, scale, *tiny_ensemble.cs2_range) for p in plain]
-    np.testing.assert_allclose(stretched, np.stack(expected), rtol=1e-5, atol=1e-6)
+    assert scale.cs2_array().shape == (5, 2) and np.all(scale.cs2_array() > 0)
+    assert set(scale.derived_arrays()) == set(variants["ensemble band"].draws_derived)
+    # The recalibrated band is the plain one stretched about its median: c_s^2 and, on their
+    # own, the members' derived quantities (R on the mass grid).
+    plain, recal = variants["ensemble band"], variants["recalibrated"]
+    expected = [
+        stretch_band(p, scale.cs2_array(), *tiny_ensemble.cs2_range) for p in plain.draws_params
+    ]
+    np.testing.assert_allclose(recal.draws_params, np.stack(expected), rtol=1e-5, atol=1e-6)
+    r_scale = scale.derived_arrays()["radius_km"]
+    expected = stretch_band(plain.draws_derived["radius_km"], r_scale, axis=1)
+    np.testing.assert_allclose(recal.draws_derived["radius_km"], expected, rtol=1e-6)
+    i14 = int(np.flatnonzero(np.isclose(MASS_GRID_MSUN, 1.4))[0])
+    np.testing.assert_allclose(recal.draws["radius_km_at_1p4"], expected[..., i14], rtol=1e-6)
     _again, scale2 = calibrate_replica(
         tiny_ensemble,
         jax.random.key(2),
         n_universes=6,
-        n_calibration=8,
+        n_calibration=12,
         input_draws=2,
         out=tmp_path,
     )
-    np.testing.assert_array_equal(scale, scale2)
+    assert scale == scale2
     report = write_calibration(tmp_path, "smoke", variants)
     assert report.exists() and (tmp_path / "tables" / "coverage.csv").exists()
     assert (tmp_path / "figures" / "sbc_rank_ecdf.png").exists()
@@ -170,6 +198,47 @@ def test_band_scale_is_an_option_that_saves_and_loads(tiny_ensemble, tmp_path):
     again = ReplicaEstimator.load(scaled.save(tmp_path / "m"))
     assert again.band_scale == scaled.band_scale
     np.testing.assert_array_equal(again.predict(x), wide)
+    # With derived factors, each derived quantity is the members' own, stretched on its own.
+    obs = ObservationSet(
+        [
+            MassRadiusGaussian(f"s{i}", float(m), float(sm), float(r), float(sr))
+            for i, (m, r, sm, sr) in enumerate(x)
+        ]
+    )
+    raw = tiny_ensemble.fit(obs, key=jax.random.key(0))
+    factors = {
+        "radius_km": np.full((MASS_GRID_MSUN.size, 2), 2.0),
+        "max_mass_msun": np.full(2, 0.5),
+    }
+    others = {
+        k: np.ones(2)
+        for k in (
+            "radius_1p4_km",
+            "lambda_1p4",
+            "pressure_2rho0_mev_fm3",
+            "pressure_3rho0_mev_fm3",
+            "pressure_5rho0_mev_fm3",
+        )
+    }
+    others["pressure_mev_fm3"] = np.ones((ENERGY_DENSITY_GRID_MEV_FM3.size, 2))
+    full = BandScale.from_arrays(pairs, factors | others)
+    fitted = ReplicaEstimator.load(
+        dataclasses.replace(tiny_ensemble, band_scale=full).save(tmp_path / "full")
+    )
+    assert fitted.band_scale == full
+    post = fitted.fit(obs, key=jax.random.key(0))
+    for name, f in (("radius_km", 2.0), ("max_mass_msun", 0.5)):
+        r0 = np.asarray(raw.datatree["posterior"][name].values)[0]
+        r1 = np.asarray(post.datatree["posterior"][name].values)[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # R above every member's M_max
+            med = np.nanmedian(r0, axis=0)
+        np.testing.assert_allclose(r1 - med, f * (r0 - med), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(post.datatree["posterior"]["cs2"].values[0], wide, rtol=1e-6)
+    with pytest.raises(ValueError, match="no factors for"):
+        dataclasses.replace(tiny_ensemble, band_scale=BandScale.from_arrays(pairs, factors)).fit(
+            obs, key=jax.random.key(0)
+        )
     with pytest.raises(ValueError, match="band_scale needs 5 pairs"):
         dataclasses.replace(tiny_ensemble, band_scale=((1.0, 1.0),) * 4 + ((1.0, -1.0),))
 
@@ -186,12 +255,13 @@ def test_calibrate_command_writes_the_report_and_refuses_bad_input(tiny_ensemble
         cmd = [sys.executable, "-m", "nseos.cli", "calibrate", *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
-    small = ("--universes", "5", "--calibration-universes", "6", "--input-draws", "2")
+    small = ("--universes", "5", "--calibration-universes", "12", "--input-draws", "2")
     res = run("--method", "replica", "--model", str(model), *small, "--quiet", "--out", str(out))
     assert res.returncode == 0, res.stderr
     doc = json.loads((out / "calibration.json").read_text())
     assert doc["format"] == "nseos-calibration" and doc["method"] == "replica"
-    assert len(doc["band_scale"]) == 5 and len(doc["coverage"]["recalibrated"]) == 22
+    assert len(doc["band_scale"]["cs2"]) == 5 and len(doc["coverage"]["recalibrated"]) == 22
+    assert np.shape(doc["band_scale"]["derived"]["radius_km"]) == (MASS_GRID_MSUN.size, 2)
     assert (out / "report.html").exists() and (out / "tables" / "coverage.md").exists()
     bad = run("--method", "replica", "--model", str(tmp_path / "nope"), "--out", str(out))
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1, bad.stderr

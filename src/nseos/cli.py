@@ -543,9 +543,11 @@ def cmd_calibrate(args) -> int:
             settings = (
                 f"{n} test universes and {args.calibration_universes} held-out calibration "
                 f"universes from the training distribution; {origin}, {est.n_models} members; "
-                f"fitted band_scale (inner, outer) = {np.round(scale, 2).tolist()}"
+                "fitted band_scale (inner, outer) of c_s^2: "
+                f"{np.round(scale.cs2_array(), 2).tolist()}; derived quantities: one pair per "
+                "quantity and grid point (calibration.json)"
             )
-            extra = {"band_scale": scale.tolist()}
+            extra = {"band_scale": scale.to_json()}
     except (OSError, ValueError) as err:
         raise CLIError(str(err)) from None
     elapsed = time.perf_counter() - t

@@ -3,10 +3,10 @@
 * :func:`calibrate_replica`: the NN-replica ensemble over many mock universes from its
   training distribution (amortised: one network call per universe). Reports the coverage of
   the bootstrap band as it is, with the input-noise Monte Carlo spread added
-  (``input_draws``), and after recalibration: a stretch of the band per c_s^2 segment, one
-  factor inside its 68 % interval and one beyond (:func:`fit_band_scale`), fitted on
-  *other* held-out universes, which
-  ``ReplicaEstimator(band_scale=...)`` then applies to every fit.
+  (``input_draws``), and after recalibration: a stretch of each reported quantity's band
+  (per c_s^2 segment, per derived quantity and grid point), one factor inside its 68 %
+  interval and one beyond (:func:`fit_band_scale`), fitted on *other* held-out universes,
+  which ``ReplicaEstimator(band_scale=...)`` then applies to every fit.
 * :func:`calibrate_bayes`: SBC of the Bayesian estimator, truths drawn from its own prior,
   all universes through one compiled NUTS program, resumable.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -63,10 +64,10 @@ def calibrate_replica(
     """Coverage of the NN band before and after recalibration.
 
     Returns (variants, band_scale): the :class:`Universes` of each band variant on the same
-    ``n_universes`` test universes, and the fitted stretch factors. ``n_calibration`` other
-    universes (another key) fit the stretch; ``input_draws`` > 0 adds the variant with the
-    input-noise Monte Carlo spread. With ``out``, each stage is stored under
-    ``out/universes/`` and reused when the run is repeated (resume after an interruption).
+    ``n_universes`` test universes, and the fitted :class:`~nseos.replica.BandScale`.
+    ``n_calibration`` other universes (another key) fit the stretch; ``input_draws`` > 0
+    adds the variant with the input-noise Monte Carlo spread. With ``out``, each stage is stored
+    under ``out/universes/`` and reused when the run is repeated (resume after an interruption).
     """
     if estimator.ensemble is None:
         raise ValueError("calibrate_replica needs a trained ReplicaEstimator")
@@ -88,8 +89,8 @@ def calibrate_replica(
         )
     held_out = stage("calibration", plain, k_cal, n_calibration)
     scale = fit_band_scale(held_out)
-    scaled = dataclasses.replace(plain, band_scale=tuple((float(a), float(b)) for a, b in scale))
-    digest = hashlib.sha256(scale.tobytes()).hexdigest()[:12]
+    scaled = dataclasses.replace(plain, band_scale=scale)
+    digest = hashlib.sha256(json.dumps(scale.to_json()).encode()).hexdigest()[:12]
     variants["recalibrated"] = stage(f"recalibrated-{digest}", scaled, k_test, n_universes)
     return variants, scale
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..compare._tables import Table
 from ._stats import NOMINAL_LEVELS, CoverageRow, central_interval, coverage, ecdf_difference
 from ._universes import Universes
+
+if TYPE_CHECKING:
+    from ..replica import BandScale
 
 SCALE_GRID = np.geomspace(0.5, 40.0, 400)
 """Stretch factors tried when recalibrating the NN band."""
@@ -22,13 +27,57 @@ def _coverage_of(truth, lo, hi) -> np.ndarray:
     return np.mean((truth[:, None] >= lo) & (truth[:, None] <= hi), axis=0)
 
 
-def fit_band_scale(
-    universes: Universes, levels: Sequence[float] = NOMINAL_LEVELS, grid: np.ndarray = SCALE_GRID
+def _fit_pairs(
+    x: np.ndarray, t: np.ndarray, levels: Sequence[float], grid: np.ndarray, min_universes: int
 ) -> np.ndarray:
-    """Stretch factors (inner, outer) per c_s^2 segment, shaped (K, 2), fitted so that the
-    stretched ensemble band covers the truth as often as nominal on these (held-out)
-    universes: the inner factor at the first level (68 %), the outer one at the second
-    (95 %).
+    """(inner, outer) stretch factors per column of draws ``x`` (U, L, G) against truths
+    ``t`` (U, G), shaped (G, 2). Universes with an undefined truth or interval are left out
+    of a column; a column with fewer than ``min_universes`` left takes its nearest fitted
+    neighbour's factors (the top of the R(M) grid, above most M_max)."""
+    inner_level, outer_level = sorted(levels)[:1] + sorted(levels)[-1:]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN
+        med = np.nanmedian(x, axis=1)
+    lo_in, hi_in = central_interval(x, inner_level)
+    lo_out, hi_out = central_interval(x, outer_level)
+    out = np.full((x.shape[-1], 2), np.nan)
+    for g in range(x.shape[-1]):
+        ok = np.isfinite(t[:, g]) & np.isfinite(lo_out[:, g]) & np.isfinite(hi_out[:, g])
+        if ok.sum() < min_universes:
+            continue
+        m, tg = med[ok, g, None], t[ok, g]
+        w_lo, w_hi = m[:, 0] - lo_in[ok, g], hi_in[ok, g] - m[:, 0]
+        cov = _coverage_of(tg, m - grid * w_lo[:, None], m + grid * w_hi[:, None])
+        s_in = float(grid[np.argmin(np.abs(cov - inner_level))])
+        # The outer interval's ends: s_in times the inner half-width, plus the candidate
+        # factor times the rest of the distance.
+        rest_lo = np.maximum(m[:, 0] - lo_out[ok, g] - w_lo, 0.0)[:, None]
+        rest_hi = np.maximum(hi_out[ok, g] - m[:, 0] - w_hi, 0.0)[:, None]
+        cov = _coverage_of(
+            tg,
+            m - s_in * w_lo[:, None] - grid * rest_lo,
+            m + s_in * w_hi[:, None] + grid * rest_hi,
+        )
+        out[g] = s_in, float(grid[np.argmin(np.abs(cov - outer_level))])
+    fitted = np.flatnonzero(np.isfinite(out[:, 0]))
+    if fitted.size == 0:
+        raise ValueError(f"too few universes to fit a band scale (need {min_universes})")
+    nearest = fitted[np.argmin(np.abs(np.arange(len(out))[:, None] - fitted[None]), axis=1)]
+    return out[nearest]
+
+
+def fit_band_scale(
+    universes: Universes,
+    levels: Sequence[float] = NOMINAL_LEVELS,
+    grid: np.ndarray = SCALE_GRID,
+    *,
+    min_universes: int = 10,
+) -> BandScale:
+    """Stretch factors (inner, outer) fitted so that the stretched ensemble band covers the
+    truth as often as nominal on these (held-out) universes: the inner factor at the first
+    level (68 %), the outer one at the second (95 %). One pair per c_s^2 segment and, when
+    the universes carry the full derived quantities (``Universes.draws_derived``), one pair
+    per derived quantity and grid point.
 
     The stretch (:func:`nseos.replica.stretch_band`) multiplies a member's distance from the
     median by the inner factor up to that universe's 68 % half-width (on its side), and by
@@ -36,31 +85,18 @@ def fit_band_scale(
     median -/+ inner x half-width and the 95 % interval's ends accordingly; each candidate's
     coverage follows from the unstretched quantiles. A single factor cannot fix both levels
     when the members' spread has the wrong shape (their tails too light), which the measured
-    NN ensembles show. This is a split-conformal style fit of the band, in the space where
-    the network predicts.
+    NN ensembles show. This is a split-conformal style fit of each marginal band.
     """
-    inner_level, outer_level = sorted(levels)[:1] + sorted(levels)[-1:]
-    x, t = universes.draws_params, universes.truth_params
-    med = np.median(x, axis=1)
-    out = []
-    for k in range(x.shape[-1]):
-        m, tk = med[:, k, None], t[:, k]
-        lo_in, hi_in = central_interval(x[..., k], inner_level)
-        w_lo, w_hi = m[:, 0] - lo_in, hi_in - m[:, 0]
-        cov = _coverage_of(tk, m - grid * w_lo[:, None], m + grid * w_hi[:, None])
-        s_in = float(grid[np.argmin(np.abs(cov - inner_level))])
-        # The outer interval's ends: s_in times the inner half-width, plus the candidate
-        # factor times the rest of the distance.
-        lo_out, hi_out = central_interval(x[..., k], outer_level)
-        rest_lo = np.maximum(m[:, 0] - lo_out - w_lo, 0.0)[:, None]
-        rest_hi = np.maximum(hi_out - m[:, 0] - w_hi, 0.0)[:, None]
-        cov = _coverage_of(
-            tk,
-            m - s_in * w_lo[:, None] - grid * rest_lo,
-            m + s_in * w_hi[:, None] + grid * rest_hi,
-        )
-        out.append((s_in, float(grid[np.argmin(np.abs(cov - outer_level))])))
-    return np.array(out)
+    from ..replica import BandScale
+
+    cs2 = _fit_pairs(universes.draws_params, universes.truth_params, levels, grid, min_universes)
+    derived = {}
+    for k, x in (universes.draws_derived or {}).items():
+        t = universes.truth_derived[k]
+        u, n_draws = x.shape[:2]
+        pairs = _fit_pairs(x.reshape(u, n_draws, -1), t.reshape(u, -1), levels, grid, min_universes)
+        derived[k] = pairs.reshape(*x.shape[2:], 2)
+    return BandScale.from_arrays(cs2, derived)
 
 
 def coverage_rows(universes: Universes) -> list[CoverageRow]:

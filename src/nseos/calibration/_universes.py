@@ -39,6 +39,10 @@ class Universes(NamedTuple):
     """(U, K) true c_s^2."""
     draws_params: np.ndarray
     """(U, L, K)."""
+    truth_derived: dict[str, np.ndarray] | None = None
+    """Every derived quantity of the truths on its grid (variable -> (U, ...)), if kept."""
+    draws_derived: dict[str, np.ndarray] | None = None
+    """The same for the draws (variable -> (U, L, ...))."""
 
     @property
     def n_universes(self) -> int:
@@ -50,37 +54,51 @@ class Universes(NamedTuple):
 
     def subset(self, index) -> Universes:
         return Universes(
-            {k: v[index] for k, v in self.truth.items()},
-            {k: v[index] for k, v in self.draws.items()},
-            self.truth_params[index],
-            self.draws_params[index],
+            *(
+                None
+                if v is None
+                else {k: a[index] for k, a in v.items()}
+                if isinstance(v, dict)
+                else v[index]
+                for v in self
+            )
         )
 
     def save(self, path) -> None:
         """An ``.npz`` file (no pickle), written atomically."""
         from .._io import atomic_path
 
-        arrays = {"truth_params": self.truth_params, "draws_params": self.draws_params}
-        arrays |= {f"truth:{k}": v for k, v in self.truth.items()}
-        arrays |= {f"draws:{k}": v for k, v in self.draws.items()}
+        arrays = {}
+        for name, v in self._asdict().items():
+            if isinstance(v, dict):
+                arrays |= {f"{name}:{k}": a for k, a in v.items()}
+            elif v is not None:
+                arrays[name] = v
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
 
     @classmethod
     def load(cls, path) -> Universes:
         with np.load(path, allow_pickle=False) as z:
-            truth = {k.split(":", 1)[1]: z[k] for k in z.files if k.startswith("truth:")}
-            draws = {k.split(":", 1)[1]: z[k] for k in z.files if k.startswith("draws:")}
-            return cls(truth, draws, z["truth_params"], z["draws_params"])
+            fields = {}
+            for name in cls._fields:
+                if name in z.files:
+                    fields[name] = z[name]
+                    continue
+                keys = [k for k in z.files if k.startswith(f"{name}:")]
+                fields[name] = {k.split(":", 1)[1]: z[k] for k in keys} if keys else None
+            return cls(**fields)
 
     @classmethod
     def concatenate(cls, parts: list[Universes]) -> Universes:
-        return cls(
-            {k: np.concatenate([p.truth[k] for p in parts]) for k in parts[0].truth},
-            {k: np.concatenate([p.draws[k] for p in parts]) for k in parts[0].draws},
-            np.concatenate([p.truth_params for p in parts]),
-            np.concatenate([p.draws_params for p in parts]),
-        )
+        def join(vs):
+            if vs[0] is None:
+                return None
+            if isinstance(vs[0], dict):
+                return {k: np.concatenate([v[k] for v in vs]) for k in vs[0]}
+            return np.concatenate(vs)
+
+        return cls(*(join(vs) for vs in zip(*parts, strict=True)))
 
 
 def quantity_values(params: np.ndarray, derived: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -95,16 +113,29 @@ def quantity_values(params: np.ndarray, derived: dict[str, np.ndarray]) -> dict[
     return out
 
 
-def _universes(make_eos, truth_params, draws_params, *, curve_stars, method, progress):
+def _universes(
+    make_eos, truth_params, draws_params, *, curve_stars, method, progress, calibrate=None
+):
+    """Universes from truths (U, K) and draws (U, L, K). ``calibrate(raw, derived_of)`` ->
+    (params, derived) recalibrates the draws (a replica estimator's ``calibrated_draws``)."""
     truth_d = derived_quantities(make_eos, truth_params, n_stars=curve_stars, method=method)
-    draws_d = derived_quantities(
-        make_eos, draws_params, n_stars=curve_stars, method=method, progress=progress
-    )
+
+    def derived_of(p):
+        return derived_quantities(
+            make_eos, p, n_stars=curve_stars, method=method, progress=progress
+        )
+
+    if calibrate is None:
+        draws_d = derived_of(draws_params)
+    else:
+        draws_params, draws_d = calibrate(draws_params, derived_of)
     return Universes(
         quantity_values(truth_params, truth_d),
         quantity_values(draws_params, draws_d),
         np.asarray(truth_params),
         np.asarray(draws_params),
+        truth_d,
+        draws_d,
     )
 
 
@@ -126,16 +157,22 @@ def mock_catalogues(config, key: jax.Array, n_universes: int, *, progress: bool 
 
 def replica_universes(estimator, key: jax.Array, n_universes: int, *, progress: bool = False):
     """Universes from the ensemble's training distribution, and its draws for each (the
-    members, or members x input draws, with its ``band_scale`` if set)."""
+    members, or members x input draws, recalibrated by its ``band_scale`` if set)."""
     k_mock, k_pred = jax.random.split(key)
     truth, catalogues = mock_catalogues(estimator.training, k_mock, n_universes, progress=progress)
     keys = jax.random.split(k_pred, n_universes)
-    draws = np.stack(
-        [estimator.predict(c, k).astype(float) for c, k in zip(catalogues, keys, strict=True)]
+    raw = np.stack(
+        [estimator.members(c, k).astype(float) for c, k in zip(catalogues, keys, strict=True)]
     )
     t = estimator.training
     return _universes(
-        t.make_eos, truth, draws, curve_stars=t.curve_stars, method=t.method, progress=progress
+        t.make_eos,
+        truth,
+        raw,
+        curve_stars=t.curve_stars,
+        method=t.method,
+        progress=progress,
+        calibrate=lambda p, derived_of: estimator.calibrated_draws(p, derived_of, axis=1),
     )
 
 

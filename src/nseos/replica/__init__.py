@@ -2,11 +2,12 @@
 (Fujimoto, Fukushima and Murase, arXiv:1711.06748, 1903.03400), bootstrap ensembles for the
 band, and the original validation protocol."""
 
+from ._band import BandScale as BandScale
+from ._band import stretch_band as stretch_band
 from ._data import TrainingConfig as TrainingConfig
 from ._data import TrainingData as TrainingData
 from ._data import generate_training_data as generate_training_data
 from ._estimator import ReplicaEstimator as ReplicaEstimator
-from ._estimator import stretch_band as stretch_band
 from ._network import MLP as MLP
 from ._network import AbstractArchitecture as AbstractArchitecture
 from ._network import AbstractNetwork as AbstractNetwork

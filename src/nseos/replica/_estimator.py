@@ -34,6 +34,7 @@ from .._io import atomic_path, write_text_atomic
 from ..estimator import AbstractEstimator
 from ..observations import MassRadiusGaussian, ObservationSet
 from ..posterior import EoSPosterior, derived_quantities
+from ._band import BandScale, stretch_band
 from ._data import TrainingConfig, TrainingData, eos_family_description, generate_training_data
 from ._network import MLP, AbstractArchitecture, AbstractNetwork, architecture_from_description
 from ._regularisation import (
@@ -83,12 +84,14 @@ class ReplicaEstimator(AbstractEstimator):
         0 (default): each member predicts once from the observed catalogue. > 0: each member
         also sees this many noisy copies of it (observational errors propagated by Monte
         Carlo), and the draws are members x copies.
-    band_scale : tuple of (inner, outer) pairs, or None
-        Recalibration, one pair per c_s^2 segment: the draws are stretched about their
-        median (:func:`stretch_band`) so that the band covers the truth as often as nominal
-        at 68 % and 95 % on held-out mock universes
-        (:func:`nseos.calibration.calibrate_replica` fits it; docs/calibration.md says what
-        the calibrated band means). None: the raw band.
+    band_scale : BandScale, (inner, outer) pairs, or None
+        Recalibration: the draws are stretched about their median (:func:`stretch_band`) so
+        that the band covers the truth as often as nominal at 68 % and 95 % on held-out mock
+        universes (:func:`nseos.calibration.calibrate_replica` fits it; docs/calibration.md
+        says what the calibrated band means). With derived factors (a full
+        :class:`BandScale`), every derived quantity is recalibrated on its own; with pairs
+        for c_s^2 alone, the derived quantities follow from the stretched c_s^2. None: the
+        raw band.
     ensemble : AbstractNetwork or None
         The trained members, stacked (set by :meth:`train` or :meth:`load`).
     history : History or None
@@ -103,7 +106,7 @@ class ReplicaEstimator(AbstractEstimator):
     settings: TrainSettings = TrainSettings()
     n_models: int = eqx.field(static=True, default=10)
     input_draws: int = eqx.field(static=True, default=0)
-    band_scale: tuple[tuple[float, float], ...] | None = eqx.field(static=True, default=None)
+    band_scale: BandScale | None = eqx.field(static=True, default=None, converter=BandScale.coerce)
     ensemble: AbstractNetwork | None = None
     history: History | None = None
     data_hash: str = eqx.field(static=True, default="")
@@ -113,14 +116,8 @@ class ReplicaEstimator(AbstractEstimator):
             raise ValueError("n_models must be at least 1")
         if self.input_draws < 0:
             raise ValueError("input_draws must be >= 0")
-        if self.band_scale is not None and (
-            np.shape(self.band_scale) != (self.training.n_segments, 2)
-            or not np.all(np.asarray(self.band_scale) > 0)
-        ):
-            raise ValueError(
-                f"band_scale needs {self.training.n_segments} pairs of positive factors "
-                f"(inner, outer; one pair per c_s^2 segment), got {self.band_scale}"
-            )
+        if self.band_scale is not None:
+            self.band_scale.check(self.training.n_segments)
 
     @property
     def n_stars(self) -> int:
@@ -206,7 +203,14 @@ class ReplicaEstimator(AbstractEstimator):
 
     def predict(self, features, key: jax.Array | None = None) -> np.ndarray:
         """c_s^2 of every member, shaped (n_models, K), or (n_models * input_draws, K) with
-        Monte Carlo input draws (which need ``key``)."""
+        Monte Carlo input draws (which need ``key``); stretched by ``band_scale`` if set."""
+        out = self.members(features, key)
+        if self.band_scale is None:
+            return out
+        return stretch_band(out, self.band_scale.cs2_array(), *self.cs2_range)
+
+    def members(self, features, key: jax.Array | None = None) -> np.ndarray:
+        """The members' raw c_s^2 (no ``band_scale``), shaped as :meth:`predict`'s."""
         if self.ensemble is None:
             raise ValueError("this ReplicaEstimator is not trained: call train() or load()")
         x = np.asarray(features, np.float32)
@@ -227,9 +231,19 @@ class ReplicaEstimator(AbstractEstimator):
             xs = catalogue_features(x[None, :, :2], sigma, noise)
             out = np.asarray(_predict_members(self.ensemble, xs))
             out = out.reshape(-1, out.shape[-1])
-        if self.band_scale is None:
-            return out
-        return stretch_band(out, np.asarray(self.band_scale), *self.cs2_range)
+        return out
+
+    def calibrated_draws(self, raw: np.ndarray, derived_of, axis: int = 0):
+        """(c_s^2 draws, derived quantities) from the members' raw draws (along ``axis``,
+        segments last), recalibrated by ``band_scale`` if set. ``derived_of(params)`` maps
+        parameter draws to their derived quantities (e.g. :func:`derived_quantities`)."""
+        s = self.band_scale
+        if s is None:
+            return raw, derived_of(raw)
+        if not s.derived:
+            params = stretch_band(raw, s.cs2_array(), *self.cs2_range, axis=axis)
+            return params, derived_of(params)
+        return s.apply(raw, derived_of(raw), self.cs2_range, axis=axis)
 
     def fit(
         self, observations: ObservationSet, *, key: jax.Array, n_prior_draws: int = 0
@@ -243,10 +257,12 @@ class ReplicaEstimator(AbstractEstimator):
         """
         if n_prior_draws < 0:
             raise ValueError("n_prior_draws must be >= 0")
-        params = self.predict(self.features(observations), key)[None].astype(np.float64)
-        make_eos = self.training.make_eos
-        derived = derived_quantities(
-            make_eos, params, n_stars=self.training.curve_stars, method=self.training.method
+        t = self.training
+        raw = self.members(self.features(observations), key)[None].astype(np.float64)
+        params, derived = self.calibrated_draws(
+            raw,
+            lambda p: derived_quantities(t.make_eos, p, n_stars=t.curve_stars, method=t.method),
+            axis=1,
         )
         prior_params, prior_derived = self._training_distribution_draws(
             jax.random.fold_in(key, _PRIOR_DRAWS_TAG), n_prior_draws
@@ -266,7 +282,9 @@ class ReplicaEstimator(AbstractEstimator):
                 "regularisation": json.dumps(self.regularisation.describe()),
                 "n_models": self.n_models,
                 "input_draws": self.input_draws,
-                "band_scale": "none" if self.band_scale is None else json.dumps(self.band_scale),
+                "band_scale": "none"
+                if self.band_scale is None
+                else json.dumps(self.band_scale.to_json()),
                 "training_data_hash": self.data_hash,
                 "band": "spread of bootstrap ensemble members (see docs/replica.md)",
             },
@@ -311,7 +329,7 @@ class ReplicaEstimator(AbstractEstimator):
             },
             "n_models": self.n_models,
             "input_draws": self.input_draws,
-            "band_scale": None if self.band_scale is None else [list(p) for p in self.band_scale],
+            "band_scale": None if self.band_scale is None else self.band_scale.to_json(),
             "cs2_range": list(self.cs2_range),
             "history": None
             if self.history is None
@@ -394,9 +412,7 @@ class ReplicaEstimator(AbstractEstimator):
             settings=settings,
             n_models=header["n_models"],
             input_draws=header["input_draws"],
-            band_scale=None
-            if header.get("band_scale") is None
-            else tuple(tuple(pair) for pair in header["band_scale"]),
+            band_scale=header.get("band_scale"),
         )
         skeleton = eqx.filter_vmap(
             lambda k: est.architecture.build(
@@ -415,26 +431,6 @@ class ReplicaEstimator(AbstractEstimator):
         return dataclasses.replace(
             est, ensemble=ensemble, history=history, data_hash=header["training_data_hash"]
         )
-
-
-BAND_INNER_LEVEL = 0.68
-"""The stretch of :func:`stretch_band` changes factor at each draw set's 68 % interval."""
-
-
-def stretch_band(draws: np.ndarray, scale: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Stretch draws (n, K) about their median, per column k: a draw's distance d from the
-    median becomes ``scale[k, 0] * d`` up to the 68 % half-width w on its side, and
-    ``scale[k, 0] * w + scale[k, 1] * (d - w)`` beyond (monotone, so the band's quantiles
-    move with it); the result is clipped to [lo, hi]."""
-    tail = 0.5 * (1.0 - BAND_INNER_LEVEL)
-    med = np.median(draws, axis=0)
-    q_lo, q_hi = np.quantile(draws, [tail, 1.0 - tail], axis=0)
-    d = draws - med
-    w = np.where(d < 0, med - q_lo, q_hi - med)
-    inner, outer = scale[:, 0], scale[:, 1]
-    far = np.abs(d) > w
-    dist = np.where(far, inner * w + outer * (np.abs(d) - w), inner * np.abs(d))
-    return np.clip(med + np.sign(d) * dist, lo, hi)
 
 
 @eqx.filter_jit
