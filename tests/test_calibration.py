@@ -13,6 +13,7 @@ from nseos.calibration import (
     calibrate_bayes,
     calibrate_replica,
     coverage,
+    coverage_table,
     ecdf_difference,
     fit_band_scale,
     ranks,
@@ -267,3 +268,52 @@ def test_calibrate_command_writes_the_report_and_refuses_bad_input(tiny_ensemble
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1, bad.stderr
     bad = run("--method", "bayes", "--prior", "flat", "--out", str(out))
     assert bad.returncode == 1 and "unknown prior" in bad.stderr
+
+
+def test_misspecified_truths_and_their_coverage_run(tiny_ensemble, tmp_path):
+    """Truths from outside the family: the Read et al. polytropes and the tables that reach
+    2 M_sun and stay causal, each universe a catalogue of one of them (cycling); only the
+    derived quantities are compared, against the truth's own values."""
+    from nseos.calibration import Misspecified, misspecified_truths
+    from nseos.eos import read2009_named
+    from nseos.tov import mass_radius_curve
+
+    kept, left_out = misspecified_truths()
+    names = [t.name for t, _, _ in kept]
+    assert {"SLy (PP)", "MS1 (PP)", "H4 (PP)", "MPA1 (PP)", "SLy4 (table)", "H4 (table)"} <= set(
+        names
+    )
+    assert left_out["PAL6 (PP)"].startswith("M_max = 1.4")  # too soft for 2 M_sun
+    assert "acausal" in left_out["APR4 (PP)"] and "acausal" in left_out["WFF1 (table)"]
+    for _t, derived, _c in kept:
+        assert derived["max_mass_msun"] >= 2.0
+    sly = kept[names.index("SLy (PP)")][1]
+    assert abs(sly["max_mass_msun"] - 2.049) < 0.01  # Read et al. Table III: 2.049 M_sun
+    curve = mass_radius_curve(read2009_named("SLy"))
+    np.testing.assert_allclose(sly["radius_1p4_km"], curve.radius_at(1.4), rtol=1e-6)
+
+    variants, _scale = calibrate_replica(
+        tiny_ensemble,
+        jax.random.key(4),
+        n_universes=len(kept) + 2,
+        n_calibration=12,
+        input_draws=0,
+        truths=Misspecified(),
+        out=tmp_path,
+    )
+    u = variants["recalibrated"]
+    assert set(u.quantities) == {
+        "radius_km_at_1p0",
+        "radius_km_at_1p4",
+        "radius_km_at_1p8",
+        "max_mass_msun",
+        "pressure_mev_fm3_at_2rho0",
+        "pressure_mev_fm3_at_3rho0",
+    }
+    assert list(u.labels[: len(kept) + 2]) == names + names[:2]
+    np.testing.assert_allclose(u.truth["max_mass_msun"][0], kept[0][1]["max_mass_msun"])
+    assert np.all(np.isnan(u.truth_params))
+    again = Universes.load(next((tmp_path / "universes").glob("misspecified-ensemble-*.npz")))
+    assert list(again.labels) == list(variants["ensemble band"].labels)
+    rows = coverage_table(variants).rows
+    assert len(rows) == 2 * 6 * 2  # variants x derived quantities x levels

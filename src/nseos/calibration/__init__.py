@@ -36,7 +36,13 @@ from ._stats import binomial_interval as binomial_interval
 from ._stats import coverage as coverage
 from ._stats import ecdf_difference as ecdf_difference
 from ._stats import ranks as ranks
+from ._truths import candidate_truths as candidate_truths
+from ._truths import misspecified_truths as misspecified_truths
+from ._universes import AbstractTruths as AbstractTruths
+from ._universes import Misspecified as Misspecified
+from ._universes import TruthCatalogues as TruthCatalogues
 from ._universes import Universes as Universes
+from ._universes import WellSpecified as WellSpecified
 from ._universes import bayes_universes as bayes_universes
 from ._universes import replica_universes as replica_universes
 
@@ -58,6 +64,7 @@ def calibrate_replica(
     n_universes: int = 300,
     n_calibration: int = 300,
     input_draws: int = 10,
+    truths: AbstractTruths = WellSpecified(),
     out: str | os.PathLike | None = None,
     progress: bool = False,
 ):
@@ -77,9 +84,10 @@ def calibrate_replica(
     k_test, k_cal = jax.random.split(key)
     plain = dataclasses.replace(estimator, input_draws=0, band_scale=None)
 
-    def stage(name, est, k, n):
-        path = None if store is None else store / f"{name}-{n}.npz"
-        return _cached(path, lambda: replica_universes(est, k, n, progress=progress))
+    def stage(name, est, k, n, source=truths):
+        prefix = "" if isinstance(source, WellSpecified) else f"{source.tag}-"
+        path = None if store is None else store / f"{prefix}{name}-{n}.npz"
+        return _cached(path, lambda: replica_universes(est, k, n, truths=source, progress=progress))
 
     variants = {"ensemble band": stage("ensemble", plain, k_test, n_universes)}
     if input_draws > 0:
@@ -87,7 +95,7 @@ def calibrate_replica(
         variants[f"+ input noise ({input_draws} draws)"] = stage(
             f"input{input_draws}", noisy, k_test, n_universes
         )
-    held_out = stage("calibration", plain, k_cal, n_calibration)
+    held_out = stage("calibration", plain, k_cal, n_calibration, WellSpecified())
     scale = fit_band_scale(held_out)
     scaled = dataclasses.replace(plain, band_scale=scale)
     digest = hashlib.sha256(json.dumps(scale.to_json()).encode()).hexdigest()[:12]
@@ -102,19 +110,24 @@ def calibrate_bayes(
     n_universes: int = 50,
     n_draws: int = 100,
     chunk_size: int = 4,
+    truths: AbstractTruths = WellSpecified(),
     out: str | os.PathLike | None = None,
     progress: bool = False,
 ):
-    """SBC of the Bayesian estimator. Returns ({"posterior": universes}, divergences)."""
+    """SBC of the Bayesian estimator (or, with ``truths=Misspecified()``, the coverage of
+    its derived quantities when the truth is outside the family). Returns
+    ({"posterior": universes}, divergences)."""
     if n_universes < 1:
         raise ValueError("n_universes must be at least 1")
-    store = None if out is None else Path(out) / "universes" / "bayes"
+    sub = "bayes" if isinstance(truths, WellSpecified) else f"bayes-{truths.tag}"
+    store = None if out is None else Path(out) / "universes" / sub
     u, divergences = bayes_universes(
         estimator,
         key,
         n_universes,
         n_draws=n_draws,
         chunk_size=chunk_size,
+        truths=truths,
         store=store,
         progress=progress,
     )

@@ -9,9 +9,11 @@ c_s^2, and both the truth and the draws are mapped to the reported quantities.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
+import equinox as eqx
 import jax
 import numpy as np
 
@@ -43,6 +45,8 @@ class Universes(NamedTuple):
     """Every derived quantity of the truths on its grid (variable -> (U, ...)), if kept."""
     draws_derived: dict[str, np.ndarray] | None = None
     """The same for the draws (variable -> (U, L, ...))."""
+    labels: np.ndarray | None = None
+    """(U,) the name of each universe's true EoS, where it is a named one (misspecified)."""
 
     @property
     def n_universes(self) -> int:
@@ -113,12 +117,105 @@ def quantity_values(params: np.ndarray, derived: dict[str, np.ndarray]) -> dict[
     return out
 
 
+class TruthCatalogues(NamedTuple):
+    """The truths of U universes and one mock catalogue of each."""
+
+    truth_params: np.ndarray
+    """(U, K) true c_s^2; NaN where the truth is outside the family."""
+    truth_derived: dict[str, np.ndarray]
+    """Every derived quantity of the truths (variable -> (U, ...))."""
+    catalogues: np.ndarray
+    """(U, N, 4) = (M, R, sigma_M, sigma_R), noise included."""
+    labels: np.ndarray | None = None
+    """(U,) the true EoS's name, for named truths."""
+
+
+class AbstractTruths(eqx.Module):
+    """Where the calibration's true EoS come from."""
+
+    tag: eqx.AbstractClassVar[str]
+
+    @abc.abstractmethod
+    def catalogues(self, config, key: jax.Array, n_universes: int, *, progress: bool = False):
+        """:class:`TruthCatalogues` of ``n_universes`` universes; ``config`` (a
+        :class:`~nseos.replica.TrainingConfig`) gives the prior, stars per catalogue and
+        solver."""
+
+    def describe(self, config) -> list[str]:
+        """Sentences for the report."""
+        return []
+
+
+class WellSpecified(AbstractTruths):
+    """Truths drawn from the estimator's own prior (the NN: its training distribution)."""
+
+    tag: ClassVar[str] = "well-specified"
+
+    def catalogues(self, config, key, n_universes, *, progress=False):
+        truth, catalogues = mock_catalogues(config, key, n_universes, progress=progress)
+        derived = derived_quantities(
+            config.make_eos, truth, n_stars=config.curve_stars, method=config.method
+        )
+        return TruthCatalogues(truth, derived, catalogues)
+
+    def describe(self, config) -> list[str]:
+        return [
+            "Well-specified case: each truth is drawn from the estimator's prior (the NN: its "
+            f"training distribution), restricted to M_max >= {config.min_max_mass_msun} M_sun."
+        ]
+
+
+class Misspecified(AbstractTruths):
+    """Truths from outside the family: the Read et al. (2009) piecewise polytropes and the
+    bundled tables that reach ``min_max_mass_msun`` and stay causal
+    (:func:`~nseos.calibration.misspecified_truths`), one catalogue per universe, cycling."""
+
+    min_max_mass_msun: float = 2.0
+    tag: ClassVar[str] = "misspecified"
+
+    def _truths(self, config):
+        from ._truths import misspecified_truths
+
+        return misspecified_truths(
+            min_max_mass_msun=self.min_max_mass_msun,
+            curve_stars=config.curve_stars,
+            method=config.method,
+        )
+
+    def catalogues(self, config, key, n_universes, *, progress=False):
+        from ._truths import misspecified_catalogues
+
+        kept, _ = self._truths(config)
+        derived, catalogues, which = misspecified_catalogues(kept, key, n_universes, config.n_stars)
+        params = np.full((n_universes, config.n_segments), np.nan)
+        labels = np.array([kept[i][0].name for i in which])
+        return TruthCatalogues(params, derived, catalogues, labels)
+
+    def describe(self, config) -> list[str]:
+        kept, left_out = self._truths(config)
+        names = ", ".join(t.name for t, _, _ in kept)
+        out = ", ".join(f"{k} ({v})" for k, v in left_out.items())
+        return [
+            f"Misspecified case: the truths cycle through {len(kept)} EoS from outside the "
+            f"family: {names}. PP: Read et al. 2009 piecewise polytrope with its SLy crust; "
+            "table: the tabulated EoS with its own crust. Only derived quantities have a "
+            "true value. Left out: " + out + "."
+        ]
+
+
 def _universes(
-    make_eos, truth_params, draws_params, *, curve_stars, method, progress, calibrate=None
+    make_eos,
+    truths: TruthCatalogues,
+    draws_params,
+    *,
+    curve_stars,
+    method,
+    progress,
+    calibrate=None,
 ):
-    """Universes from truths (U, K) and draws (U, L, K). ``calibrate(raw, derived_of)`` ->
-    (params, derived) recalibrates the draws (a replica estimator's ``calibrated_draws``)."""
-    truth_d = derived_quantities(make_eos, truth_params, n_stars=curve_stars, method=method)
+    """Universes from truths and draws (U, L, K). ``calibrate(raw, derived_of)`` ->
+    (params, derived) recalibrates the draws (a replica estimator's ``calibrated_draws``).
+    Quantities without a true value (c_s^2 of a truth outside the family) are left out."""
 
     def derived_of(p):
         return derived_quantities(
@@ -129,13 +226,17 @@ def _universes(
         draws_d = derived_of(draws_params)
     else:
         draws_params, draws_d = calibrate(draws_params, derived_of)
+    truth = quantity_values(truths.truth_params, truths.truth_derived)
+    draws = quantity_values(draws_params, draws_d)
+    known = [k for k, v in truth.items() if np.any(np.isfinite(v))]
     return Universes(
-        quantity_values(truth_params, truth_d),
-        quantity_values(draws_params, draws_d),
-        np.asarray(truth_params),
+        {k: truth[k] for k in known},
+        {k: draws[k] for k in known},
+        np.asarray(truths.truth_params),
         np.asarray(draws_params),
-        truth_d,
+        truths.truth_derived,
         draws_d,
+        truths.labels,
     )
 
 
@@ -155,24 +256,43 @@ def mock_catalogues(config, key: jax.Array, n_universes: int, *, progress: bool 
     return np.asarray(data.cs2, float), catalogues
 
 
-def replica_universes(estimator, key: jax.Array, n_universes: int, *, progress: bool = False):
-    """Universes from the ensemble's training distribution, and its draws for each (the
-    members, or members x input draws, recalibrated by its ``band_scale`` if set)."""
+def replica_universes(
+    estimator,
+    key: jax.Array,
+    n_universes: int,
+    *,
+    truths: AbstractTruths = WellSpecified(),
+    progress: bool = False,
+):
+    """Universes from ``truths`` (default: the ensemble's training distribution), and the
+    ensemble's draws for each (the members, or members x input draws, recalibrated by its
+    ``band_scale`` if set)."""
     k_mock, k_pred = jax.random.split(key)
-    truth, catalogues = mock_catalogues(estimator.training, k_mock, n_universes, progress=progress)
+    t = estimator.training
+    tc = truths.catalogues(t, k_mock, n_universes, progress=progress)
     keys = jax.random.split(k_pred, n_universes)
     raw = np.stack(
-        [estimator.members(c, k).astype(float) for c, k in zip(catalogues, keys, strict=True)]
+        [estimator.members(c, k).astype(float) for c, k in zip(tc.catalogues, keys, strict=True)]
     )
-    t = estimator.training
     return _universes(
         t.make_eos,
-        truth,
+        tc,
         raw,
         curve_stars=t.curve_stars,
         method=t.method,
         progress=progress,
         calibrate=lambda p, derived_of: estimator.calibrated_draws(p, derived_of, axis=1),
+    )
+
+
+def bayes_config(estimator):
+    """The mock protocol of the Bayesian estimator's universes, as a
+    :class:`~nseos.replica.TrainingConfig`: its prior and EoS family, truths that can host a
+    1 M_sun star (the mass prior's lower end: the likelihood gives zero to the rest)."""
+    from ..replica import TrainingConfig
+
+    return TrainingConfig(
+        prior=estimator.prior, eos_family=estimator.eos_family, min_max_mass_msun=1.05
     )
 
 
@@ -183,14 +303,15 @@ def bayes_universes(
     *,
     n_draws: int = 100,
     chunk_size: int = 4,
+    truths: AbstractTruths = WellSpecified(),
     store=None,
     progress: bool = False,
 ) -> tuple[Universes, int]:
     """Universes whose truths are drawn from the Bayesian estimator's own prior (those that
     can host a 1 M_sun star, the mass prior's lower end: the likelihood gives zero to the
-    rest), fitted with NUTS (:func:`nseos.bayes.sample_universes`); each universe keeps
-    ``n_draws`` draws, thinned evenly. Returns the universes and the total number of
-    divergent transitions.
+    rest), or from ``truths``, fitted with NUTS (:func:`nseos.bayes.sample_universes`);
+    each universe keeps ``n_draws`` draws, thinned evenly. Returns the universes and the
+    total number of divergent transitions.
 
     ``store`` (a directory): each universe's draws are saved there as soon as its chunk is
     done (``universe-NNNN.npz``), and universes already there are reused as they are, so an
@@ -201,13 +322,10 @@ def bayes_universes(
     from .._io import atomic_path
     from ..bayes import sample_universes
     from ..observations import MassRadiusGaussian, ObservationSet
-    from ..replica import TrainingConfig
 
     k_mock, k_fit = jax.random.split(key)
-    config = TrainingConfig(
-        prior=estimator.prior, eos_family=estimator.eos_family, min_max_mass_msun=1.05
-    )
-    truth, catalogues = mock_catalogues(config, k_mock, n_universes, progress=progress)
+    config = bayes_config(estimator)
+    tc = truths.catalogues(config, k_mock, n_universes, progress=progress)
     store = None if store is None else Path(store)
 
     def path(i):
@@ -236,7 +354,7 @@ def bayes_universes(
             ObservationSet(
                 [
                     MassRadiusGaussian(f"star-{j:02d}", *map(float, (m, sm, r, sr)))
-                    for j, (m, r, sm, sr) in enumerate(catalogues[i])
+                    for j, (m, r, sm, sr) in enumerate(tc.catalogues[i])
                 ]
             )
             for i in todo
@@ -254,7 +372,7 @@ def bayes_universes(
     divergences = sum(done[i][1] for i in range(n_universes))
     universes = _universes(
         config.make_eos,
-        truth,
+        tc,
         draws,
         curve_stars=config.curve_stars,
         method=config.method,

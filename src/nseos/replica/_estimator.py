@@ -286,7 +286,10 @@ class ReplicaEstimator(AbstractEstimator):
                 if self.band_scale is None
                 else json.dumps(self.band_scale.to_json()),
                 "training_data_hash": self.data_hash,
-                "band": "spread of bootstrap ensemble members (see docs/replica.md)",
+                "band": "spread of bootstrap ensemble members (see docs/replica.md)"
+                if self.band_scale is None
+                else "ensemble spread recalibrated on held-out mock universes, each quantity "
+                "on its own (see docs/calibration.md)",
             },
         )
 
