@@ -12,6 +12,7 @@ from nseos.calibration import (
     binomial_interval,
     calibrate_bayes,
     calibrate_replica,
+    central_interval,
     coverage,
     coverage_table,
     ecdf_difference,
@@ -317,3 +318,31 @@ def test_misspecified_truths_and_their_coverage_run(tiny_ensemble, tmp_path):
     assert list(again.labels) == list(variants["ensemble band"].labels)
     rows = coverage_table(variants).rows
     assert len(rows) == 2 * 6 * 2  # variants x derived quantities x levels
+
+
+def test_stretched_quantiles_are_those_of_the_stretched_clipped_draws():
+    """The fit's shortcut (quantiles from two order statistics) against stretching every
+    draw, with NaN draws, clipping at the bounds, and NaN-aware quantiles against numpy."""
+    from nseos.replica._band import nan_quantile, stretched_quantiles
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.0, 1.0, size=(300, 10))
+    x[:5, :3] = np.nan
+    x[5] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.nanquantile(x, [0.025, 0.16, 0.5, 0.84, 0.975], axis=1)
+    got = nan_quantile(x, [0.025, 0.16, 0.5, 0.84, 0.975], axis=1)
+    np.testing.assert_allclose(got, expected, equal_nan=True)
+    for inner, outer in ((3.0, 9.0), (0.5, 2.0), (20.0, 60.0)):
+        y = stretch_band(x, np.array([inner, outer]), 0.01, 0.99, axis=1)
+        for level in (0.68, 0.95):
+            lo, hi = central_interval(y, level)
+            tail = 0.5 * (1.0 - level)
+            lo2, hi2 = stretched_quantiles(x.T, (tail, 1.0 - tail), inner, outer, 0.01, 0.99)
+            np.testing.assert_allclose(lo2, lo, atol=1e-12, equal_nan=True)
+            np.testing.assert_allclose(hi2, hi, atol=1e-12, equal_nan=True)
+    # The 68 % interval moves with the inner factor alone.
+    a = stretched_quantiles(x.T, (0.16, 0.84), 4.0, 5.0)
+    b = stretched_quantiles(x.T, (0.16, 0.84), 4.0, 50.0)
+    np.testing.assert_allclose(a, b, equal_nan=True)

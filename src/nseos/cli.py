@@ -541,7 +541,7 @@ def cmd_calibrate(args) -> int:
                     DemoScale(), k_train, cache_dir=cache_root(), progress=not args.quiet
                 )
                 origin = "the demo's ensemble (`nseos demo`, trained once and cached)"
-            n = 300 if args.universes is None else args.universes
+            n = 1000 if args.universes is None else args.universes
             variants, scale = calibrate_replica(
                 est,
                 key,
@@ -797,7 +797,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the true EoS come from (default: the estimator's prior)",
     )
     cal.add_argument(
-        "--universes", type=int, default=None, help="test universes (default 300 / 50 bayes)"
+        "--universes",
+        type=int,
+        default=None,
+        help="test universes (default 1000 / 50 bayes)",
     )
     cal.add_argument("--out", required=True, help="output directory")
     cal.add_argument("--prior", default="uniform", help="bayes: the prior (truths drawn from it)")
@@ -805,7 +808,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument(
         "--calibration-universes",
         type=int,
-        default=300,
+        default=1000,
         help="replica: held-out universes that fit the recalibration",
     )
     cal.add_argument(

@@ -33,6 +33,7 @@ from ._report import write_calibration as write_calibration
 from ._stats import NOMINAL_LEVELS as NOMINAL_LEVELS
 from ._stats import CoverageRow as CoverageRow
 from ._stats import binomial_interval as binomial_interval
+from ._stats import central_interval as central_interval
 from ._stats import coverage as coverage
 from ._stats import ecdf_difference as ecdf_difference
 from ._stats import ranks as ranks
@@ -96,7 +97,7 @@ def calibrate_replica(
             f"input{input_draws}", noisy, k_test, n_universes
         )
     held_out = stage("calibration", plain, k_cal, n_calibration, WellSpecified())
-    scale = fit_band_scale(held_out)
+    scale = fit_band_scale(held_out, cs2_range=estimator.cs2_range)
     scaled = dataclasses.replace(plain, band_scale=scale)
     digest = hashlib.sha256(json.dumps(scale.to_json()).encode()).hexdigest()[:12]
     variants["recalibrated"] = stage(f"recalibrated-{digest}", scaled, k_test, n_universes)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +17,7 @@ from ._universes import Universes
 if TYPE_CHECKING:
     from ..replica import BandScale
 
-SCALE_GRID = np.geomspace(0.5, 40.0, 400)
+SCALE_GRID = np.geomspace(0.5, 200.0, 600)
 """Stretch factors tried when recalibrating the NN band."""
 
 
@@ -28,37 +27,43 @@ def _coverage_of(truth, lo, hi) -> np.ndarray:
 
 
 def _fit_pairs(
-    x: np.ndarray, t: np.ndarray, levels: Sequence[float], grid: np.ndarray, min_universes: int
+    x: np.ndarray,
+    t: np.ndarray,
+    levels: Sequence[float],
+    grid: np.ndarray,
+    min_universes: int,
+    bounds: tuple[float, float] = (-np.inf, np.inf),
 ) -> np.ndarray:
     """(inner, outer) stretch factors per column of draws ``x`` (U, L, G) against truths
-    ``t`` (U, G), shaped (G, 2). Universes with an undefined truth or interval are left out
-    of a column; a column with fewer than ``min_universes`` left takes its nearest fitted
-    neighbour's factors (the top of the R(M) grid, above most M_max)."""
+    ``t`` (U, G), shaped (G, 2), for draws clipped to ``bounds`` after the stretch.
+    Universes with an undefined truth or interval are left out of a column; a column with
+    fewer than ``min_universes`` left takes its nearest fitted neighbour's factors (the top
+    of the R(M) grid, above most M_max).
+
+    Each candidate's coverage is that of the stretched, clipped draws' own central intervals
+    (:func:`nseos.replica._band.stretched_quantiles`, exact). The inner factor is fitted at
+    the first level: the stretch changes factor at a draw beyond that interval's ends, so
+    the outer factor cannot move them. The outer one is then fitted at the last level."""
+    from ..replica._band import stretched_quantiles
+
     inner_level, outer_level = sorted(levels)[:1] + sorted(levels)[-1:]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN
-        med = np.nanmedian(x, axis=1)
-    lo_in, hi_in = central_interval(x, inner_level)
     lo_out, hi_out = central_interval(x, outer_level)
     out = np.full((x.shape[-1], 2), np.nan)
+    cand = grid[:, None]
     for g in range(x.shape[-1]):
         ok = np.isfinite(t[:, g]) & np.isfinite(lo_out[:, g]) & np.isfinite(hi_out[:, g])
         if ok.sum() < min_universes:
             continue
-        m, tg = med[ok, g, None], t[ok, g]
-        w_lo, w_hi = m[:, 0] - lo_in[ok, g], hi_in[ok, g] - m[:, 0]
-        cov = _coverage_of(tg, m - grid * w_lo[:, None], m + grid * w_hi[:, None])
-        s_in = float(grid[np.argmin(np.abs(cov - inner_level))])
-        # The outer interval's ends: s_in times the inner half-width, plus the candidate
-        # factor times the rest of the distance.
-        rest_lo = np.maximum(m[:, 0] - lo_out[ok, g] - w_lo, 0.0)[:, None]
-        rest_hi = np.maximum(hi_out[ok, g] - m[:, 0] - w_hi, 0.0)[:, None]
-        cov = _coverage_of(
-            tg,
-            m - s_in * w_lo[:, None] - grid * rest_lo,
-            m + s_in * w_hi[:, None] + grid * rest_hi,
-        )
-        out[g] = s_in, float(grid[np.argmin(np.abs(cov - outer_level))])
+        xg, tg = x[ok, :, g].T, t[ok, g]  # (L, U)
+
+        def cov(level, inner, outer, xg=xg, tg=tg):
+            tail = 0.5 * (1.0 - level)
+            lo, hi = stretched_quantiles(xg, (tail, 1.0 - tail), inner, outer, *bounds)
+            return np.mean((tg >= lo) & (tg <= hi), axis=-1)
+
+        s_in = float(grid[np.argmin(np.abs(cov(inner_level, cand, cand) - inner_level))])
+        c_out = cov(outer_level, s_in, cand)
+        out[g] = s_in, float(grid[np.argmin(np.abs(c_out - outer_level))])
     fitted = np.flatnonzero(np.isfinite(out[:, 0]))
     if fitted.size == 0:
         raise ValueError(f"too few universes to fit a band scale (need {min_universes})")
@@ -71,6 +76,7 @@ def fit_band_scale(
     levels: Sequence[float] = NOMINAL_LEVELS,
     grid: np.ndarray = SCALE_GRID,
     *,
+    cs2_range: tuple[float, float] = (-np.inf, np.inf),
     min_universes: int = 10,
 ) -> BandScale:
     """Stretch factors (inner, outer) fitted so that the stretched ensemble band covers the
@@ -80,21 +86,27 @@ def fit_band_scale(
     per derived quantity and grid point.
 
     The stretch (:func:`nseos.replica.stretch_band`) multiplies a member's distance from the
-    median by the inner factor up to that universe's 68 % half-width (on its side), and by
-    the outer factor beyond. It is monotone, so it maps the 68 % interval's ends to
-    median -/+ inner x half-width and the 95 % interval's ends accordingly; each candidate's
-    coverage follows from the unstretched quantiles. A single factor cannot fix both levels
-    when the members' spread has the wrong shape (their tails too light), which the measured
-    NN ensembles show. This is a split-conformal style fit of each marginal band.
+    median by the inner factor up to the first member beyond that universe's 68 % interval
+    (on its side), and by the outer factor beyond; each candidate's coverage is that of the
+    stretched draws' own central intervals. A single factor cannot fix both levels when the
+    members' spread has the wrong shape (their tails too light), which the measured NN
+    ensembles show. This is a split-conformal style fit of each marginal band.
+    ``cs2_range``: the bounds the stretched c_s^2 draws are clipped to (the estimator's
+    ``cs2_range``); the fit accounts for the clipping.
     """
     from ..replica import BandScale
+    from ..replica._band import DERIVED_BOUNDS
 
-    cs2 = _fit_pairs(universes.draws_params, universes.truth_params, levels, grid, min_universes)
+    cs2 = _fit_pairs(
+        universes.draws_params, universes.truth_params, levels, grid, min_universes, cs2_range
+    )
     derived = {}
     for k, x in (universes.draws_derived or {}).items():
         t = universes.truth_derived[k]
         u, n_draws = x.shape[:2]
-        pairs = _fit_pairs(x.reshape(u, n_draws, -1), t.reshape(u, -1), levels, grid, min_universes)
+        pairs = _fit_pairs(
+            x.reshape(u, n_draws, -1), t.reshape(u, -1), levels, grid, min_universes, DERIVED_BOUNDS
+        )
         derived[k] = pairs.reshape(*x.shape[2:], 2)
     return BandScale.from_arrays(cs2, derived)
 

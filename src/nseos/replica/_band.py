@@ -22,6 +22,8 @@ import numpy as np
 
 BAND_INNER_LEVEL = 0.68
 """The stretch of :func:`stretch_band` changes factor at each draw set's 68 % interval."""
+DERIVED_BOUNDS = (0.0, np.inf)
+"""Recalibrated derived quantities (R, M_max, Lambda, p) are clipped to stay non-negative."""
 
 
 def _nested(a) -> tuple:
@@ -99,8 +101,101 @@ class BandScale(NamedTuple):
         missing = sorted(set(derived) - set(factors))
         if missing:
             raise ValueError(f"band_scale has no factors for {', '.join(missing)}")
-        out = {k: stretch_band(v, factors[k], axis=axis) for k, v in derived.items()}
+        out = {
+            k: stretch_band(v, factors[k], *DERIVED_BOUNDS, axis=axis) for k, v in derived.items()
+        }
         return params, out
+
+
+def nan_quantile(x: np.ndarray, qs, axis: int = 0) -> np.ndarray:
+    """``np.nanquantile(x, qs, axis)`` (linear interpolation), vectorised: numpy loops in
+    Python over every 1-D slice when NaNs are present. All-NaN slices give NaN, silently."""
+    x = np.moveaxis(np.asarray(x, float), axis, -1)
+    xs = np.sort(x, axis=-1)  # NaN last
+    n = np.sum(~np.isnan(x), axis=-1, keepdims=True)
+    out = []
+    for q in np.atleast_1d(qs):
+        pos = q * (n - 1)
+        lo = np.clip(np.floor(pos).astype(int), 0, None)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        frac = pos - lo
+        a = np.take_along_axis(xs, lo, axis=-1)
+        b = np.take_along_axis(xs, hi, axis=-1)
+        v = np.where(frac > 0, a + (b - a) * frac, a)
+        out.append(np.where(n > 0, v, np.nan)[..., 0])
+    out = np.stack(out)
+    return out if np.ndim(qs) else out[0]
+
+
+def band_geometry(x: np.ndarray, levels=(BAND_INNER_LEVEL,)):
+    """For draws along axis 0: the median, the distances from it to the draws where the
+    stretch changes factor (below, above), and the distances to the central ``levels``
+    intervals' ends (below, above) per level.
+
+    The stretch changes factor at the first draw at or beyond the 68 % interval's end on
+    each side (not at the interval's end itself): every quantile then interpolates between
+    two draws on the same linear piece, so the stretched draws' quantiles are exactly the
+    stretched quantiles, and the factors can be fitted on the raw quantiles.
+    """
+    tails = [0.5 * (1.0 - lv) for lv in levels]
+    qs = nan_quantile(x, [0.5, *tails, *(1.0 - t for t in tails)], axis=0)
+    med, q_lo, q_hi = qs[0], qs[1 : 1 + len(tails)], qs[1 + len(tails) :]
+    tail = 0.5 * (1.0 - BAND_INNER_LEVEL)
+    k_lo, k_hi = nan_quantile(x, [tail, 1.0 - tail], axis=0)
+    valid = ~np.isnan(x)
+    below = np.max(np.where(valid & (x <= k_lo), x, -np.inf), axis=0)
+    above = np.min(np.where(valid & (x >= k_hi), x, np.inf), axis=0)
+    return med, (med - below, above - med), (med - q_lo, q_hi - med)
+
+
+def _anatomy(x: np.ndarray):
+    """Median, signed distances from it and the distance to the change of factor on each
+    draw's side, for draws along axis 0."""
+    med, (w_lo, w_hi), _ = band_geometry(x)
+    d = x - med
+    return med, d, np.where(d < 0, w_lo, w_hi)
+
+
+def _stretched(med, d, w, inner, outer):
+    a = np.abs(d)
+    return med + np.sign(d) * (inner * np.minimum(a, w) + outer * np.maximum(a - w, 0.0))
+
+
+def stretched_distance(dist, w, inner, outer):
+    """Where :func:`stretch_band` moves a point at distance ``dist`` from the median (on a
+    side whose change of factor is at ``w``)."""
+    return inner * np.minimum(dist, w) + outer * np.maximum(dist - w, 0.0)
+
+
+def stretched_quantiles(x, qs, inner, outer, lo=-np.inf, hi=np.inf) -> list[np.ndarray]:
+    """The ``qs`` quantiles of ``stretch_band(x, (inner, outer), lo, hi)`` along axis 0,
+    without stretching every draw: the stretch and clip are monotone, so each quantile
+    interpolates between the images of the same two order statistics. Exact, and cheap for
+    many candidate factors at once (``inner``, ``outer`` broadcast against x's other axes,
+    e.g. shaped (C, 1) against (L, U) draws)."""
+    x = np.asarray(x, float)
+    with np.errstate(invalid="ignore"):
+        med, (w_lo, w_hi), _ = band_geometry(x)
+    xs = np.sort(x, axis=0)
+    n = np.sum(~np.isnan(x), axis=0)
+
+    def image(v):
+        d = v - med
+        w = np.where(d < 0, w_lo, w_hi)
+        return np.clip(med + np.sign(d) * stretched_distance(np.abs(d), w, inner, outer), lo, hi)
+
+    out = []
+    for q in qs:
+        pos = q * (n - 1)
+        k = np.clip(np.floor(pos).astype(int), 0, None)
+        k1 = np.minimum(k + 1, np.maximum(n - 1, 0))
+        frac = pos - k
+        a = np.take_along_axis(xs, k[None], axis=0)[0]
+        b = np.take_along_axis(xs, k1[None], axis=0)[0]
+        ia, ib = image(a), image(b)
+        v = np.where(frac > 0, ia + (ib - ia) * frac, ia)
+        out.append(np.where(n > 0, v, np.nan))
+    return out
 
 
 def stretch_band(
@@ -113,9 +208,11 @@ def stretch_band(
 ) -> np.ndarray:
     """Stretch draws about their median, independently at every other index.
 
-    A draw's distance d from the median becomes ``inner * d`` up to the 68 % half-width w on
-    its side, and ``inner * w + outer * (d - w)`` beyond. The map is monotone, so the band's
-    quantiles move with it; the result is clipped to [lo, hi]. NaN draws (e.g. R above a
+    A draw's distance d from the median becomes ``inner * d`` up to the distance w of the
+    first draw at or beyond the 68 % interval's end on its side, and
+    ``inner * w + outer * (d - w)`` beyond. The map is monotone and linear between adjacent
+    draws, so the central intervals of the stretched draws are the stretched intervals
+    (:func:`band_geometry`). The result is clipped to [lo, hi]. NaN draws (e.g. R above a
     member's M_max) stay NaN and are left out of the median and quantiles.
 
     Parameters
@@ -127,15 +224,7 @@ def stretch_band(
     """
     x = np.moveaxis(np.asarray(draws, float), axis, 0)
     scale = np.asarray(scale, float)
-    tail = 0.5 * (1.0 - BAND_INNER_LEVEL)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
-        med = np.nanmedian(x, axis=0)
-        q_lo, q_hi = np.nanquantile(x, [tail, 1.0 - tail], axis=0)
-        d = x - med
-        w = np.where(d < 0, med - q_lo, q_hi - med)
-        inner, outer = scale[..., 0], scale[..., 1]
-        far = np.abs(d) > w
-        dist = np.where(far, inner * w + outer * (np.abs(d) - w), inner * np.abs(d))
-        out = np.clip(med + np.sign(d) * dist, lo, hi)
+        out = np.clip(_stretched(*_anatomy(x), scale[..., 0], scale[..., 1]), lo, hi)
     return np.moveaxis(out, 0, axis)
