@@ -54,6 +54,17 @@ def test_gaussian_rejects_bad_values(kwargs, message):
     assert "'star'" in str(err.value)
 
 
+def test_a_noisy_mock_centroid_may_lie_inside_the_buchdahl_limit():
+    """User input inside the limit is refused; a mock catalogue's noisy centroid is not
+    (observed M = 2.87 +/- 0.3, R = 7.3 +/- 2 km happened in a calibration run)."""
+    with pytest.raises(ObservationError, match="Buchdahl"):
+        MassRadiusGaussian("star", 2.87, 0.3, 7.3, 2.0)
+    star = MassRadiusGaussian("star", 2.87, 0.3, 7.3, 2.0, check_buchdahl=False)
+    assert star.radius_km == 7.3
+    with pytest.raises(ObservationError, match="must be positive"):
+        MassRadiusGaussian("star", 2.87, -0.3, 7.3, 2.0, check_buchdahl=False)
+
+
 def test_buchdahl_limit_value():
     # 9/4 * 1.4766250 km per M_sun: R_min(1.4 M_sun) = 4.651 km.
     assert buchdahl_radius_km(1.4) == pytest.approx(2.25 * 1.4766250 * 1.4, rel=1e-7)

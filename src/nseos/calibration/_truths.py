@@ -38,8 +38,9 @@ MISSPECIFIED_MIN_MAX_MASS_MSUN = 2.0
 
 
 CAUSALITY_TOLERANCE = 1.01
-"""Largest c_s^2 (units of c^2) accepted below M_max: Read et al.'s fits of causal models
-(MPA1) exceed 1 by a fraction of a percent near their heaviest stars."""
+"""Largest c_s^2 (units of c^2) accepted below M_max: the MPA1 table exceeds 1 by a
+fraction of a percent near its heaviest stars (interpolation of a causal model; Read et
+al.'s MPA1 fit exceeds it by ~9 % and is left out)."""
 
 
 class Truth(NamedTuple):

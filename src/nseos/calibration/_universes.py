@@ -353,7 +353,11 @@ def bayes_universes(
         sets = [
             ObservationSet(
                 [
-                    MassRadiusGaussian(f"star-{j:02d}", *map(float, (m, sm, r, sr)))
+                    MassRadiusGaussian(
+                        f"star-{j:02d}",
+                        *map(float, (m, sm, r, sr)),
+                        check_buchdahl=False,  # noise may carry a centroid past the limit
+                    )
                     for j, (m, r, sm, sr) in enumerate(tc.catalogues[i])
                 ]
             )

@@ -44,6 +44,10 @@ class MassRadiusGaussian(AbstractStarObservation):
         Mean and standard deviation of the circumferential radius [km].
     correlation : float
         Pearson correlation of M and R, in (-1, 1); 0 by default.
+    check_buchdahl : bool
+        Refuse a centroid inside the Buchdahl limit R < 9/4 GM/c^2 (default; it catches unit
+        mistakes). Mock catalogues turn it off: a noisy mock measurement of a compact, heavy
+        star may legitimately land there.
     """
 
     name: str = eqx.field(static=True)
@@ -61,6 +65,8 @@ class MassRadiusGaussian(AbstractStarObservation):
         radius_km: float,
         radius_sigma_km: float,
         correlation: float = 0.0,
+        *,
+        check_buchdahl: bool = True,
     ):
         where = f"observation {name!r}"
         self.name = str(name)
@@ -73,7 +79,7 @@ class MassRadiusGaussian(AbstractStarObservation):
             raise ObservationError(f"{where}: correlation = {rho:g} must lie strictly in (-1, 1)")
         self.correlation = rho
         limit = buchdahl_radius_km(self.mass_msun)
-        if self.radius_km < limit:
+        if check_buchdahl and self.radius_km < limit:
             raise ObservationError(
                 f"{where}: radius_km = {self.radius_km:g} lies inside the Buchdahl limit "
                 f"9/4 GM/c^2 = {limit:.3f} km for M = {self.mass_msun:g} M_sun; no static "
