@@ -203,23 +203,20 @@ class Misspecified(AbstractTruths):
         ]
 
 
-def _universes(
-    make_eos,
-    truths: TruthCatalogues,
-    draws_params,
-    *,
-    curve_stars,
-    method,
-    progress,
-    calibrate=None,
-):
-    """Universes from truths and draws (U, L, K). ``calibrate(raw, derived_of)`` ->
-    (params, derived) recalibrates the draws (a replica estimator's ``calibrated_draws``).
-    Quantities without a true value (c_s^2 of a truth outside the family) are left out."""
+def _universes(config, truths: TruthCatalogues, draws_params, *, progress, calibrate=None):
+    """Universes from truths and draws (U, L, K), the derived quantities solved with
+    ``config``'s family and solver (a :class:`~nseos.replica.TrainingConfig`).
+    ``calibrate(raw, derived_of)`` -> (params, derived) recalibrates the draws (a replica
+    estimator's ``calibrated_draws``). Quantities without a true value (c_s^2 of a truth
+    outside the family) are left out."""
 
     def derived_of(p):
         return derived_quantities(
-            make_eos, p, n_stars=curve_stars, method=method, progress=progress
+            config.make_eos,
+            p,
+            n_stars=config.curve_stars,
+            method=config.method,
+            progress=progress,
         )
 
     if calibrate is None:
@@ -275,11 +272,9 @@ def replica_universes(
         [estimator.members(c, k).astype(float) for c, k in zip(tc.catalogues, keys, strict=True)]
     )
     return _universes(
-        t.make_eos,
+        t,
         tc,
         raw,
-        curve_stars=t.curve_stars,
-        method=t.method,
         progress=progress,
         calibrate=lambda p, derived_of: estimator.calibrated_draws(p, derived_of, axis=1),
     )
@@ -374,12 +369,5 @@ def bayes_universes(
         )
     draws = np.stack([done[i][0] for i in range(n_universes)])
     divergences = sum(done[i][1] for i in range(n_universes))
-    universes = _universes(
-        config.make_eos,
-        tc,
-        draws,
-        curve_stars=config.curve_stars,
-        method=config.method,
-        progress=progress,
-    )
+    universes = _universes(config, tc, draws, progress=progress)
     return universes, divergences

@@ -15,13 +15,14 @@ applied to c_s^2 alone makes the derived bands over-cover at 68 %: measured 75-8
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import numpy as np
 
 BAND_INNER_LEVEL = 0.68
-"""The stretch of :func:`stretch_band` changes factor at each draw set's 68 % interval."""
+"""The stretch of :func:`stretch_band` changes factor at the first draw beyond each draw
+set's central 68 % interval, on each side."""
 DERIVED_BOUNDS = (0.0, np.inf)
 """Recalibrated derived quantities (R, M_max, Lambda, p) are clipped to stay non-negative."""
 
@@ -86,18 +87,21 @@ class BandScale(NamedTuple):
 
     def apply(
         self,
-        params: np.ndarray,
-        derived: Mapping[str, np.ndarray],
+        raw: np.ndarray,
+        derived_of: Callable[[np.ndarray], Mapping[str, np.ndarray]],
         cs2_range: tuple[float, float],
         axis: int = 0,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Stretch the draws of c_s^2 (draws along ``axis``, segments last) and of every
-        derived quantity (draws along ``axis``, its grid after it). ``derived`` must hold the
-        members' raw derived quantities when this scale has derived factors."""
-        params = stretch_band(params, self.cs2_array(), *cs2_range, axis=axis)
+        """Recalibrated (c_s^2 draws, derived quantities) from the members' raw c_s^2 (draws
+        along ``axis``, segments last). ``derived_of(params)`` solves the derived quantities
+        (draws along ``axis``, each quantity's grid after it). With derived factors, the raw
+        members' derived quantities are stretched, each on its own; without, they are those
+        of the stretched c_s^2."""
+        params = stretch_band(raw, self.cs2_array(), *cs2_range, axis=axis)
         factors = self.derived_arrays()
         if not factors:
-            return params, dict(derived)
+            return params, dict(derived_of(params))
+        derived = derived_of(raw)
         missing = sorted(set(derived) - set(factors))
         if missing:
             raise ValueError(f"band_scale has no factors for {', '.join(missing)}")

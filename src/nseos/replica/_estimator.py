@@ -237,13 +237,9 @@ class ReplicaEstimator(AbstractEstimator):
         """(c_s^2 draws, derived quantities) from the members' raw draws (along ``axis``,
         segments last), recalibrated by ``band_scale`` if set. ``derived_of(params)`` maps
         parameter draws to their derived quantities (e.g. :func:`derived_quantities`)."""
-        s = self.band_scale
-        if s is None:
+        if self.band_scale is None:
             return raw, derived_of(raw)
-        if not s.derived:
-            params = stretch_band(raw, s.cs2_array(), *self.cs2_range, axis=axis)
-            return params, derived_of(params)
-        return s.apply(raw, derived_of(raw), self.cs2_range, axis=axis)
+        return self.band_scale.apply(raw, derived_of, self.cs2_range, axis=axis)
 
     def fit(
         self, observations: ObservationSet, *, key: jax.Array, n_prior_draws: int = 0
