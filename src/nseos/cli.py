@@ -490,12 +490,12 @@ def cmd_calibrate(args) -> int:
     from .calibration import (
         Misspecified,
         WellSpecified,
+        bayes_config,
         calibrate_bayes,
         calibrate_replica,
         verdict,
         write_calibration,
     )
-    from .calibration._universes import bayes_config
     from .pipeline import make_prior
 
     truths = WellSpecified() if args.case == "well-specified" else Misspecified()

@@ -44,6 +44,7 @@ from ._universes import Misspecified as Misspecified
 from ._universes import TruthCatalogues as TruthCatalogues
 from ._universes import Universes as Universes
 from ._universes import WellSpecified as WellSpecified
+from ._universes import bayes_config as bayes_config
 from ._universes import bayes_universes as bayes_universes
 from ._universes import replica_universes as replica_universes
 
