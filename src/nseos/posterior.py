@@ -122,7 +122,11 @@ class ConvergenceWarning(UserWarning):
 
 
 def _derived_one(eos: AbstractEOS, n_stars: int, method: RK4) -> dict[str, jax.Array]:
-    curve = mass_radius_curve(eos, n_stars, method)
+    return derived_from_curve(eos, mass_radius_curve(eos, n_stars, method))
+
+
+def derived_from_curve(eos: AbstractEOS, curve) -> dict[str, jax.Array]:
+    """The derived quantities of one EoS whose M-R curve is already solved."""
     r14, lam14 = curve.radius_and_lambda_at(1.4)
     n_grid = ENERGY_DENSITY_GRID_MEV_FM3.shape[0]
     eps = jnp.concatenate(

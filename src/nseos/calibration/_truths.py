@@ -30,7 +30,7 @@ from ..eos import (
     reference_eos,
 )
 from ..observations import mock_observations
-from ..posterior import _derived_one
+from ..posterior import derived_from_curve
 from ..tov import RK4, mass_radius_curve
 
 MISSPECIFIED_MIN_MAX_MASS_MSUN = 2.0
@@ -58,7 +58,7 @@ def _solved(eos: AbstractEOS, n_stars: int, method: RK4):
     p = jnp.geomspace(1e-3, 1.0, 256) * curve.central_pressure_at_max_mass_mev_fm3
     state = eos.state(eos.enthalpy(p))
     cs2 = (state.energy_density_mev_fm3 + state.pressure_mev_fm3) / state.denergy_dh_mev_fm3
-    return curve, _derived_one(eos, n_stars, method), jnp.max(cs2)
+    return curve, derived_from_curve(eos, curve), jnp.max(cs2)  # one TOV solve
 
 
 def candidate_truths() -> list[Truth]:

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from ..posterior import MASS_GRID_MSUN, derived_quantities, summary_quantity
+from ._truths import MISSPECIFIED_MIN_MAX_MASS_MSUN
 
 DERIVED_KEYS = (
     "radius_km_at_1p0",
@@ -170,7 +171,7 @@ class Misspecified(AbstractTruths):
     bundled tables that reach ``min_max_mass_msun`` and stay causal
     (:func:`~nseos.calibration.misspecified_truths`), one catalogue per universe, cycling."""
 
-    min_max_mass_msun: float = 2.0
+    min_max_mass_msun: float = MISSPECIFIED_MIN_MAX_MASS_MSUN
     tag: ClassVar[str] = "misspecified"
 
     def _truths(self, config):
