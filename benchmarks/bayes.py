@@ -32,6 +32,7 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
+import equinox as eqx  # noqa: E402
 import numpy as np  # noqa: E402
 from numpyro.infer.util import initialize_model  # noqa: E402
 
@@ -49,8 +50,9 @@ def main() -> None:
     parser.add_argument("--n-stars", type=int, default=None, help="stars per M-R sequence")
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument(
-        "--dense", action="store_true", help="adapt a dense mass matrix (default: diagonal)"
+        "--diagonal", action="store_true", help="adapt a diagonal mass matrix (default: dense)"
     )
+    parser.add_argument("--target-accept", type=float, default=None)
     parser.add_argument("--save", default=None, help="write the posterior (netCDF) here")
     parser.add_argument(
         "--cache", default=None, help="JAX compilation cache directory (warm-start timings)"
@@ -61,14 +63,14 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, jax {jax.__version__}")
 
     observations = catalogs.modern()
-    est = BayesianEstimator(
-        sampler=NumPyroNUTS(
-            args.warmup, args.draws, args.chains, progress=False, dense_mass=args.dense
-        ),
-        n_prior_draws=100,
+    sampler = NumPyroNUTS(
+        args.warmup, args.draws, args.chains, progress=False, dense_mass=not args.diagonal
     )
+    if args.target_accept is not None:
+        sampler = eqx.tree_at(lambda s: s.target_accept, sampler, args.target_accept)
+    est = BayesianEstimator(sampler=sampler)
     if args.n_stars is not None:
-        est = BayesianEstimator(sampler=est.sampler, n_stars=args.n_stars, n_prior_draws=100)
+        est = BayesianEstimator(sampler=est.sampler, n_stars=args.n_stars)
     print(f"{est.n_stars} stars per sequence; {jax.local_device_count()} JAX devices")
     model = est.model(observations)
     info = initialize_model(jax.random.key(0), model, dynamic_args=False)
