@@ -443,3 +443,23 @@ def test_interior_density_jump_against_independent_integration():
     # Without the jump the answer would be far off: the interface matters at this level.
     smooth = solve_star(UniformDensity(1500.0), UniformDensity(1500.0).enthalpy(p_c), RK4())
     assert abs(float(smooth.tidal_deformability) / ref_lam - 1) > 0.05
+
+
+def test_centre_just_above_a_break_next_to_a_soft_segment():
+    """A centre a few 1e-6 above a break starts the integration that close to the centre;
+    ten doublings then ended far short of the central region's uniform steps, and the first
+    of those was unstable (found by NUTS: M wrong by 0.13 M_sun, non-finite Love number)."""
+    eos = SpeedOfSoundSegments(jnp.array([0.0384, 0.0266, 0.9534, 0.013, 0.1132]))
+    breaks = np.asarray(eos.enthalpy_breaks)
+    solve = jax.jit(lambda h, m: solve_star(eos, h, m), static_argnums=1)
+    for offset in (1e-5, 7e-6, 2e-6, 1e-7):
+        h_c = jnp.asarray(breaks[-1] + offset)  # the fifth segment, above the soft fourth
+        ref = solve(h_c, RK4.scaled(64))
+        for method, tol in ((RK4.scaled(3), 2e-3), (RK4(), 1e-3)):
+            star = solve(h_c, method)
+            assert int(star.status) == SolveStatus.SUCCESS
+            scale = 10.0 if offset < 1e-6 else 1.0  # closer still, the error grows slowly
+            assert abs(float(star.mass_msun - ref.mass_msun)) < scale * tol, (offset, method)
+            assert abs(float(star.radius_km - ref.radius_km)) < scale * 10 * tol
+            rel = abs(float(star.tidal_deformability / ref.tidal_deformability - 1.0))
+            assert rel < scale * 10 * tol

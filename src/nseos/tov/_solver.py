@@ -70,7 +70,9 @@ class SolveStatus(enum.IntEnum):
 
 
 _GEOMETRIC_STEPS = 10
-"""Doubling steps from the start of the integration (up to 1023 times the start offset)."""
+"""Growing steps from the start of the integration: they double (reaching 1023 times the
+start offset), or grow faster when the start is so close to the centre that doubling would
+not reach the size of the central region's uniform steps (see :func:`solve_star`)."""
 
 
 class RK4(eqx.Module):
@@ -220,10 +222,18 @@ def solve_star(
     # boundary (breaks outside it are clipped to its ends and give zero-length steps).
     uniform = h_start + (h_bottom - h_start) * jnp.arange(m + 1) / m
     # Near the centre the mu and y perturbations decay like (h_c - h)^(-3/2): RK4 is stable
-    # only for steps below ~2 (h_c - h). Steps that double from the start keep every step
-    # within that bound, however close to the centre a break forces a new interval to begin.
+    # only for steps below ~2 (h_c - h). Steps that grow geometrically from the start keep
+    # every step within that bound, however close to the centre a break forces a new
+    # interval to begin. They double, unless the start offset is so small (a break just
+    # below the centre) that ten doublings would end far short of the uniform step length:
+    # then they grow by the ratio that reaches it, so that the first uniform step is no
+    # longer than its distance from the centre. With doubling only, a centre 7e-6 above a
+    # break, next to a segment of c_s^2 = 0.013, gave M wrong by 0.13 M_sun and a
+    # non-finite Love number.
     delta = h_c - h_start
-    geometric = h_start - delta * (2.0 ** jnp.arange(1, _GEOMETRIC_STEPS + 1) - 1.0)
+    uniform_step = (h_start - h_bottom) / m
+    ratio = jnp.maximum(2.0, (uniform_step / delta) ** (1.0 / _GEOMETRIC_STEPS))
+    geometric = h_start - delta * (ratio ** jnp.arange(1, _GEOMETRIC_STEPS + 1) - 1.0)
     extra = jnp.clip(jnp.concatenate([geometric, breaks]), h_bottom, h_start)
     bounds = jnp.sort(jnp.concatenate([uniform, extra]))[::-1]
     top, end = bounds[:-1], bounds[1:]
