@@ -32,7 +32,6 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-import equinox as eqx  # noqa: E402
 import numpy as np  # noqa: E402
 from numpyro.infer.util import initialize_model  # noqa: E402
 
@@ -52,7 +51,9 @@ def main() -> None:
     parser.add_argument(
         "--diagonal", action="store_true", help="adapt a diagonal mass matrix (default: dense)"
     )
-    parser.add_argument("--target-accept", type=float, default=None)
+    parser.add_argument(
+        "--target-accept", type=float, default=None, help="default: the sampler's (0.9)"
+    )
     parser.add_argument("--save", default=None, help="write the posterior (netCDF) here")
     parser.add_argument(
         "--cache", default=None, help="JAX compilation cache directory (warm-start timings)"
@@ -63,14 +64,17 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, jax {jax.__version__}")
 
     observations = catalogs.modern()
+    tuning = {} if args.target_accept is None else {"target_accept": args.target_accept}
     sampler = NumPyroNUTS(
-        args.warmup, args.draws, args.chains, progress=False, dense_mass=not args.diagonal
+        args.warmup,
+        args.draws,
+        args.chains,
+        progress=False,
+        dense_mass=not args.diagonal,
+        **tuning,
     )
-    if args.target_accept is not None:
-        sampler = eqx.tree_at(lambda s: s.target_accept, sampler, args.target_accept)
-    est = BayesianEstimator(sampler=sampler)
-    if args.n_stars is not None:
-        est = BayesianEstimator(sampler=est.sampler, n_stars=args.n_stars)
+    stars = {} if args.n_stars is None else {"n_stars": args.n_stars}
+    est = BayesianEstimator(sampler=sampler, **stars)
     print(f"{est.n_stars} stars per sequence; {jax.local_device_count()} JAX devices")
     model = est.model(observations)
     info = initialize_model(jax.random.key(0), model, dynamic_args=False)
