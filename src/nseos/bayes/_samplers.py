@@ -7,6 +7,7 @@ Both return draws of the model's constrained sites and the per-draw sampler stat
 from __future__ import annotations
 
 import abc
+import threading
 from typing import NamedTuple
 
 import equinox as eqx
@@ -39,6 +40,13 @@ class AbstractSampler(eqx.Module):
 class NumPyroNUTS(AbstractSampler):
     """NumPyro's NUTS with window adaptation of the step size and the mass matrix.
 
+    The kernel is NumPyro's own (:class:`numpyro.infer.NUTS`: its tree building, its
+    window adaptation, its initial step-size search). The chains are driven by
+    :func:`run_chains` instead of ``numpyro.infer.MCMC``: every chain runs in one compiled
+    program. ``MCMC.run`` compiles the whole sampler again at each call, so chains run in
+    rounds (more chains than devices) paid a compilation per round, 40-50 s each for this
+    likelihood on a 2-core CPU.
+
     Parameters
     ----------
     warmup, draws, chains : int
@@ -55,14 +63,15 @@ class NumPyroNUTS(AbstractSampler):
         ``catalogs.modern()``); there the dense matrix cuts the leapfrog steps per draw from
         21 to 13 at the same target acceptance.
     chain_method : {"parallel", "sequential", "vectorized"}
-        "parallel" (default) spreads the chains over the available JAX devices, in rounds
-        when there are more chains than devices, reusing one compiled sampler. On a CPU, make
-        its cores visible as devices before JAX starts (``nseos`` CLI and benchmarks do this;
-        in a script call ``numpyro.set_host_device_count(os.cpu_count())`` first).
-        "vectorized" runs all chains in lockstep under vmap on one device: on CPUs it is
-        slower than sequential chains, because a TOV solve is compute-bound.
+        "parallel" (default) spreads the chains over the available JAX devices (``pmap``);
+        the chains given to one device run one after the other. On a CPU, make its cores
+        visible as devices before JAX starts (``nseos`` CLI and benchmarks do this; in a
+        script call ``numpyro.set_host_device_count(os.cpu_count())`` first).
+        "sequential" runs every chain, one after the other, on one device. "vectorized"
+        runs all chains in lockstep under ``vmap`` on one device: on CPUs it is slower
+        than sequential chains, because every step lasts as long as the longest trajectory.
     progress : bool
-        Show progress bars.
+        Show a progress bar (iterations of all chains together).
     """
 
     warmup: int = 1000
@@ -76,82 +85,73 @@ class NumPyroNUTS(AbstractSampler):
 
     def __check_init__(self):
         _check_counts(self)
-        if self.chain_method not in ("vectorized", "parallel", "sequential"):
+        if self.chain_method not in CHAIN_METHODS:
             raise ValueError(f"unknown chain_method {self.chain_method!r}")
 
     def run(self, model, key, init_params=None):
-        from numpyro.infer import MCMC, NUTS
+        from numpyro.infer import NUTS
 
-        # With starting points given, NUTS samples the model's potential directly: NumPyro's
-        # model mode would also search for valid starting points and evaluate the model's
-        # deterministic sites inside the sampler, two more copies of the likelihood for XLA
-        # to compile. The draws are mapped back to the model's sites afterwards.
-        potential = None if init_params is None else _Potential(model)
+        k_init, k_chains = jax.random.split(key)
+        potential = _Potential(model)
+        positions = potential.starting_points(k_init, self.chains, init_params)
         kernel = NUTS(
-            model if potential is None else None,
-            potential_fn=None if potential is None else potential.energy,
+            potential_fn=potential.energy,
             target_accept_prob=self.target_accept,
             max_tree_depth=self.max_tree_depth,
             dense_mass=self.dense_mass,
         )
-        per_round = self.chains
-        if self.chain_method == "parallel":
-            per_round = max(1, min(self.chains, jax.local_device_count()))
-        rounds = -(-self.chains // per_round)
-        mcmc = MCMC(
-            kernel,
-            num_warmup=self.warmup,
-            num_samples=self.draws,
-            num_chains=per_round,
-            chain_method=self.chain_method if per_round > 1 else "sequential",
-            progress_bar=self.progress,
-        )
-        samples, extra = [], []
-        for i, k in enumerate(jax.random.split(key, rounds)):
-            init = None
-            if init_params is not None:
-                chunk = slice(i * per_round, (i + 1) * per_round)
-                init = {
-                    name: _pad_chains(jnp.asarray(v)[chunk], per_round)
-                    for name, v in init_params.items()
-                }
-                if per_round == 1:
-                    init = {name: v[0] for name, v in init.items()}
-            mcmc.run(
-                k,
-                extra_fields=("diverging", "energy", "num_steps", "accept_prob"),
-                init_params=init,
+
+        def one_chain(k, z, tick):
+            return numpyro_chain(self, kernel, k, z, tick)
+
+        with _Progress("NumPyro NUTS", self, enabled=self.progress) as progress:
+            pos, div, energy, n_steps, acc = run_chains(
+                one_chain,
+                jax.random.split(k_chains, self.chains),
+                positions,
+                chain_method=self.chain_method,
+                tick=progress.tick,
             )
-            samples.append(mcmc.get_samples(group_by_chain=True))
-            extra.append(mcmc.get_extra_fields(group_by_chain=True))
-
-        def gather(parts):
-            return {
-                name: np.concatenate([np.asarray(p[name]) for p in parts])[: self.chains]
-                for name in parts[0]
-            }
-
-        samples, extra = gather(samples), gather(extra)
-        if potential is not None:
-            samples = potential.constrain(samples)
-        n_steps = extra["num_steps"]
         stats = {
-            "diverging": extra["diverging"],
-            "energy": extra["energy"],
+            "diverging": div,
+            "energy": energy,
             "n_steps": n_steps,
             "tree_depth": np.floor(np.log2(np.maximum(n_steps, 1))).astype(int),
-            "acceptance_rate": extra["accept_prob"],
+            "acceptance_rate": acc,
         }
-        return SamplerResult(samples, stats)
+        return SamplerResult(potential.constrain(pos), stats)
+
+
+def numpyro_chain(settings, kernel, key, z, tick=None):
+    """One chain of NumPyro's NUTS ``kernel`` (built on a potential function): its own
+    initialisation (step-size search), ``settings.warmup`` adapting iterations, then
+    ``settings.draws`` draws. Returns, per draw, the position, divergence, energy, leapfrog
+    steps and acceptance probability. ``tick``, if given, is called once per iteration."""
+    state = kernel.init(key, settings.warmup, z, model_args=(), model_kwargs={})
+
+    def step(s):
+        s = kernel.sample(s, (), {})
+        if tick is not None:
+            tick()
+        return s
+
+    state = jax.lax.fori_loop(0, settings.warmup, lambda _, s: step(s), state)
+
+    def draw(s, _):
+        s = step(s)
+        return s, (s.z, s.diverging, s.energy, s.num_steps, s.accept_prob)
+
+    _, out = jax.lax.scan(draw, state, None, length=settings.draws)
+    return out
 
 
 class BlackJAXNUTS(AbstractSampler):
-    """BlackJAX's NUTS on the same model: NumPyro's ``initialize_model`` gives the potential
-    on the unconstrained space, BlackJAX's window adaptation tunes each chain, and the draws
-    are mapped back to the constrained space with NumPyro's ``postprocess_fn``.
+    """BlackJAX's NUTS on the same model: NumPyro's potential on the unconstrained space,
+    BlackJAX's window adaptation tunes each chain, and the draws are mapped back to the
+    constrained space (and the model's deterministic sites) through the model.
 
-    Parameters are those of :class:`NumPyroNUTS`. Chains are spread over the available JAX
-    devices with ``pmap`` (in rounds when there are more chains than devices).
+    Parameters are those of :class:`NumPyroNUTS`; the chains are spread over the available
+    JAX devices as there with ``chain_method="parallel"``.
     """
 
     warmup: int = 1000
@@ -166,67 +166,42 @@ class BlackJAXNUTS(AbstractSampler):
         _check_counts(self)
 
     def run(self, model, key, init_params=None):
-        from numpyro.infer.util import initialize_model
-
         k_init, k_chains = jax.random.split(key)
-        if init_params is None:
-            init_keys = jax.random.split(k_init, self.chains)
-            info = initialize_model(init_keys, model, dynamic_args=False)
-            potential_fn, postprocess_fn = info.potential_fn, info.postprocess_fn
-            positions = info.param_info.z
-        else:
-            potential_fn, postprocess_fn = _Potential(model).energy, None
-            positions = init_params
+        potential = _Potential(model)
+        positions = potential.starting_points(k_init, self.chains, init_params)
 
         def logdensity(z):
-            return -potential_fn(z)
+            return -potential.energy(z)
 
-        def one_chain(k, z):
-            return blackjax_chain(self, logdensity, k, z)
+        def one_chain(k, z, tick):
+            return blackjax_chain(self, logdensity, k, z, tick)
 
-        per_round = max(1, min(self.chains, jax.local_device_count()))
-        run_round = jax.pmap(one_chain) if per_round > 1 else jax.jit(jax.vmap(one_chain))
-        keys = jax.random.split(k_chains, self.chains)
-        outs = []
-        for start in range(0, self.chains, per_round):
-            stop = min(start + per_round, self.chains)
-            if self.progress:
-                print(
-                    f"BlackJAX NUTS: chains {start + 1}-{stop} of {self.chains}, "
-                    f"{self.warmup} warm-up + {self.draws} draws ...",
-                    flush=True,
-                )
-            z = jax.tree.map(lambda a, start=start, stop=stop: a[start:stop], positions)
-            if stop - start < per_round:  # a short last round: pad, then drop the padding
-                pad = per_round - (stop - start)
-                z = jax.tree.map(lambda a, pad=pad: jnp.concatenate([a, a[:pad]]), z)
-                ks = jnp.concatenate([keys[start:stop], keys[:pad]])
-            else:
-                ks = keys[start:stop]
-            out = run_round(ks, z)
-            outs.append(jax.tree.map(lambda a, n=stop - start: np.asarray(a)[:n], out))
-        pos, div, energy, n_steps, acc, depth = jax.tree.map(lambda *a: np.concatenate(a), *outs)
-        if postprocess_fn is None:
-            samples = _Potential(model).constrain(pos)
-        else:
-            constrained = jax.jit(jax.vmap(jax.vmap(postprocess_fn)))(pos)
-            samples = {k: np.asarray(v) for k, v in constrained.items()}
+        with _Progress("BlackJAX NUTS", self, enabled=self.progress) as progress:
+            pos, div, energy, n_steps, acc, depth = run_chains(
+                one_chain, jax.random.split(k_chains, self.chains), positions, tick=progress.tick
+            )
         stats = {
-            "diverging": np.asarray(div),
-            "energy": np.asarray(energy),
-            "n_steps": np.asarray(n_steps),
-            "tree_depth": np.asarray(depth),
-            "acceptance_rate": np.asarray(acc),
+            "diverging": div,
+            "energy": energy,
+            "n_steps": n_steps,
+            "tree_depth": depth,
+            "acceptance_rate": acc,
         }
-        return SamplerResult(samples, stats)
+        return SamplerResult(potential.constrain(pos), stats)
 
 
-def blackjax_chain(settings, logdensity, key, z):
+def blackjax_chain(settings, logdensity, key, z, tick=None):
     """One chain of BlackJAX NUTS: window adaptation (step size and mass matrix), then
     ``settings.draws`` draws. ``settings`` has the sampler fields (warmup, draws,
     target_accept, max_tree_depth, dense_mass). Returns the positions and, per draw,
-    divergence, energy, leapfrog steps, acceptance rate and trajectory doublings."""
+    divergence, energy, leapfrog steps, acceptance rate and trajectory doublings. ``tick``,
+    if given, is called once per iteration."""
     import blackjax
+
+    def info_fn(state, info, adaptation_state):  # keep no per-step warm-up record
+        if tick is not None:
+            tick()
+        return ()
 
     k_warm, k_draw = jax.random.split(key)
     adaptation = blackjax.window_adaptation(
@@ -235,6 +210,7 @@ def blackjax_chain(settings, logdensity, key, z):
         is_mass_matrix_diagonal=not getattr(settings, "dense_mass", False),
         target_acceptance_rate=settings.target_accept,
         max_num_doublings=settings.max_tree_depth,
+        adaptation_info_fn=info_fn,
     )
     (state, p), _ = adaptation.run(k_warm, z, num_steps=settings.warmup)
     step = blackjax.nuts(
@@ -246,6 +222,8 @@ def blackjax_chain(settings, logdensity, key, z):
 
     def body(s, kk):
         s, inf = step(kk, s)
+        if tick is not None:
+            tick()
         return s, (
             s.position,
             inf.is_divergent,
@@ -257,6 +235,89 @@ def blackjax_chain(settings, logdensity, key, z):
 
     _, out = jax.lax.scan(body, state, jax.random.split(k_draw, settings.draws))
     return out
+
+
+CHAIN_METHODS = ("parallel", "sequential", "vectorized")
+"""How :func:`run_chains` spreads chains: over the devices, one after the other on one
+device, or in lockstep (``vmap``) on one device."""
+
+
+def run_chains(one_chain, keys, positions, *, chain_method="parallel", tick=None):
+    """Run every chain in one compiled program and return its outputs as numpy arrays with a
+    leading chain axis.
+
+    ``one_chain(key, z, tick)`` runs one chain from the unconstrained point ``z`` (a pytree
+    of arrays) and returns a pytree of arrays; ``keys`` and ``positions`` have one row per
+    chain. With ``chain_method="parallel"`` and several JAX devices the chains are spread
+    over the devices with ``pmap``, each device running its share one after the other
+    (``lax.map``); a share that does not divide evenly is padded with copies of the first
+    chain, dropped afterwards. ``tick(n)`` (a host function, optional) is told of every
+    iteration of the chains.
+    """
+    if chain_method not in CHAIN_METHODS:
+        raise ValueError(f"unknown chain_method {chain_method!r}")
+    n = keys.shape[0]
+
+    def count(real):  # padding chains do not count (under vmap: one call for the batch)
+        tick(int(np.sum(real)))
+
+    def chain(row):
+        k, z, real = row
+        if tick is None:
+            return one_chain(k, z, None)
+        return one_chain(k, z, lambda: jax.debug.callback(count, real))
+
+    rows = (keys, jax.tree.map(jnp.asarray, positions), jnp.ones(n, bool))
+    n_dev = jax.local_device_count()
+    if chain_method == "vectorized":
+        out = jax.jit(jax.vmap(lambda *r: chain(r)))(*rows)
+    elif chain_method == "sequential" or n_dev == 1 or n == 1:
+        out = jax.jit(lambda r: jax.lax.map(chain, r))(rows)
+    else:
+        per_device = -(-n // n_dev)
+        n_dev = -(-n // per_device)  # no device gets only padding
+        pad = n_dev * per_device - n
+        rows = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), rows)
+        rows = (*rows[:2], rows[2].at[n:].set(False))
+        rows = jax.tree.map(lambda a: a.reshape(n_dev, per_device, *a.shape[1:]), rows)
+        out = jax.pmap(lambda r: jax.lax.map(chain, r))(rows)
+        out = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:])[:n], out)
+    return jax.tree.map(np.asarray, out)
+
+
+class _Progress:
+    """A progress bar over the iterations of all chains, advanced from inside the compiled
+    sampler through host callbacks (which may arrive from several device threads)."""
+
+    def __init__(self, label: str, settings, *, enabled: bool):
+        self.total = settings.chains * (settings.warmup + settings.draws)
+        self.label = (
+            f"{label}: {settings.chains} chains x "
+            f"({settings.warmup} warm-up + {settings.draws} draws)"
+        )
+        self.enabled = enabled
+        self.bar = None
+        self.lock = threading.Lock()
+
+    def __enter__(self):
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.label, unit="it", mininterval=0.5)
+        return self
+
+    @property
+    def tick(self):
+        return self._tick if self.enabled else None
+
+    def _tick(self, n: int = 1):
+        with self.lock:
+            self.bar.update(n)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+        return False
 
 
 class _Potential:
@@ -271,6 +332,16 @@ class _Potential:
 
         return potential_energy(self.model, (), {}, z)
 
+    def starting_points(self, key: jax.Array, chains: int, init_params: dict | None) -> dict:
+        """``init_params`` (one row per chain) if given, else NumPyro's ``init_to_uniform``
+        points of the model, one per chain."""
+        if init_params is not None:
+            return {name: jnp.asarray(v) for name, v in init_params.items()}
+        from numpyro.infer.util import initialize_model
+
+        info = initialize_model(jax.random.split(key, chains), self.model, dynamic_args=False)
+        return info.param_info.z
+
     def constrain(self, z: dict) -> dict[str, np.ndarray]:
         """Unconstrained draws shaped (chain, draw, ...) -> every site, same leading axes."""
         from numpyro.infer.util import constrain_fn
@@ -280,11 +351,6 @@ class _Potential:
 
         out = jax.jit(jax.vmap(jax.vmap(one)))(jax.tree.map(jnp.asarray, z))
         return {k: np.asarray(v) for k, v in out.items()}
-
-
-def _pad_chains(x: jax.Array, n: int) -> jax.Array:
-    """Repeat leading rows so that ``x`` has ``n`` (a short last round of chains)."""
-    return x if x.shape[0] == n else jnp.concatenate([x, x[: n - x.shape[0]]])
 
 
 def _check_counts(s) -> None:
