@@ -103,7 +103,7 @@ def test_both_backends_recover_a_known_posterior(sampler):
     ids=["numpyro", "blackjax"],
 )
 def test_chains_start_where_they_are_told(sampler):
-    """init_params (unconstrained, one row per chain) reach every chain, rounds included:
+    """init_params (unconstrained, one row per chain) reach every chain, padding included:
     with zero warm-up movement impossible to check, so the first warm-up point is read back
     through a model that records it."""
     seen = []
@@ -117,6 +117,23 @@ def test_chains_start_where_they_are_told(sampler):
     firsts = np.array([v for v in seen if v.shape == (2,)])
     for row in np.asarray(start):
         assert np.any(np.all(np.isclose(firsts, row), axis=-1)), row
+
+
+@pytest.mark.parametrize("chain_method", ["sequential", "vectorized"])
+def test_progress_bar_counts_every_iteration_of_every_chain(monkeypatch, chain_method):
+    """The bar is advanced from inside the compiled sampler, once per iteration of each
+    chain (a batch of chains under vmap reports in one call)."""
+    from nseos.bayes import _samplers
+
+    seen = []
+    monkeypatch.setattr(_samplers._Progress, "_tick", lambda self, n=1: seen.append(n))
+    sampler = NumPyroNUTS(warmup=7, draws=5, chains=3, chain_method=chain_method)
+    result = sampler.run(_beta_model, jax.random.key(0))
+    assert result.samples["cs2"].shape == (3, 5, 3)
+    assert sum(seen) == 3 * (7 + 5)
+    seen.clear()
+    BlackJAXNUTS(warmup=7, draws=5, chains=2).run(_beta_model, jax.random.key(0))
+    assert sum(seen) == 2 * (7 + 5)
 
 
 def test_chieft_chains_start_inside_the_band():

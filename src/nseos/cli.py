@@ -889,7 +889,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--draws", type=int, default=1000, help="NUTS draws per chain")
     fit.add_argument("--chains", type=int, default=4)
     fit.add_argument(
-        "--target-accept", type=float, default=0.9, help="NUTS target acceptance probability"
+        "--target-accept", type=float, default=0.93, help="NUTS target acceptance probability"
     )
     fit.add_argument(
         "--prior-draws", type=int, default=500, help="prior draws stored with the posterior"

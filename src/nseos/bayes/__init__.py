@@ -14,3 +14,4 @@ from ._samplers import AbstractSampler as AbstractSampler
 from ._samplers import BlackJAXNUTS as BlackJAXNUTS
 from ._samplers import NumPyroNUTS as NumPyroNUTS
 from ._samplers import SamplerResult as SamplerResult
+from ._samplers import run_chains as run_chains

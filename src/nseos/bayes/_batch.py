@@ -5,8 +5,8 @@ universe, because the observations are constants of the model. Here the observat
 *batched argument* of the log-density instead: every universe must have the same structure
 (the same number and kinds of observations, e.g. N Gaussian stars), their arrays are
 stacked, and BlackJAX's window adaptation and NUTS run for every (universe, chain) pair,
-spread over the JAX devices with ``pmap``. Universes are processed in chunks of fixed size
-(one compilation), with a progress bar over the chunks.
+spread over the JAX devices with ``pmap`` (:func:`nseos.bayes.run_chains`). Universes are
+processed in chunks of fixed size (one compilation), with a progress bar over the chunks.
 
 On each device the (universe, chain) rows run one after the other (``lax.map``), not in
 lockstep under ``vmap``: in lockstep every NUTS step lasts as long as the longest
@@ -27,7 +27,7 @@ import numpy as np
 
 from ..observations import ObservationSet
 from ._priors import PARAMETER_SITE
-from ._samplers import _Potential, blackjax_chain
+from ._samplers import _Potential, blackjax_chain, run_chains
 
 
 class UniverseDraws(NamedTuple):
@@ -108,14 +108,13 @@ def sample_universes(
     chains = sampler.chains
     dynamic, static = _stack_likelihoods(estimator, observation_sets)
     n_universes = len(observation_sets)
-    n_dev = jax.local_device_count()
     # Always chunk_size universes per call (padded): one compiled program serves every call,
     # a resumed run's included.
     per_call = chunk_size
-    n_rows = -(-per_call * chains // n_dev) * n_dev  # (universe, chain) rows, padded
     to_constrained = biject_to(estimator.prior.base_distribution(estimator.n_params).support)
 
-    def one_chain(k, z, dyn):
+    def one_chain(row, tick):
+        k, z, dyn = row
         pot = _Potential(estimator.model_of(eqx.combine(dyn, static)))
 
         def logdensity(x):
@@ -123,11 +122,6 @@ def sample_universes(
 
         pos, div, _, n_steps, _, _ = blackjax_chain(sampler, logdensity, k, z)
         return to_constrained(pos), div, n_steps
-
-    def batch(ks, zs, dyns):
-        return jax.lax.map(lambda row: one_chain(*row), (ks, zs, dyns))
-
-    run = jax.pmap(batch) if n_dev > 1 else jax.jit(batch)
 
     ids = np.arange(len(observation_sets)) if universe_ids is None else np.asarray(universe_ids)
     if ids.shape != (len(observation_sets),):
@@ -156,16 +150,11 @@ def sample_universes(
         n_real = idx.size * chains
         # Pad to the compiled shape (a short last chunk) by repeating the first row.
         rows = jax.tree.map(
-            lambda a, n=n_real: jnp.concatenate([a, jnp.repeat(a[:1], n_rows - n, axis=0)]), rows
+            lambda a, n=n_real: jnp.concatenate([a, jnp.repeat(a[:1], per_call * chains - n, 0)]),
+            rows,
         )
-        if n_dev > 1:
-            rows = jax.tree.map(lambda a: a.reshape(n_dev, -1, *a.shape[1:]), rows)
-        lead = 2 if n_dev > 1 else 1
         params, div, n_steps = (
-            np.asarray(a)
-            .reshape(-1, *a.shape[lead:])[:n_real]
-            .reshape(idx.size, chains, *a.shape[lead:])
-            for a in run(*rows)
+            a[:n_real].reshape(idx.size, chains, *a.shape[1:]) for a in run_chains(one_chain, rows)
         )
         chunk = UniverseDraws(params, div, n_steps)
         if on_chunk is not None:

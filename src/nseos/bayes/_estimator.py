@@ -254,7 +254,7 @@ def _warn_if_unconverged(posterior: EoSPosterior, failures: dict[str, int]) -> N
     if problems:
         warnings.warn(
             "the sampler did not converge cleanly: " + "; ".join(problems) + ". Run longer "
-            "(more warm-up and draws), raise target_accept (e.g. 0.9) against divergences, "
+            "(more warm-up and draws), raise target_accept (e.g. 0.98) against divergences, "
             "or use more chains; see EoSPosterior.diagnostics().",
             ConvergenceWarning,
             stacklevel=3,

@@ -7,6 +7,7 @@ Both return draws of the model's constrained sites and the per-draw sampler stat
 from __future__ import annotations
 
 import abc
+import functools
 import threading
 from typing import NamedTuple
 
@@ -51,10 +52,14 @@ class NumPyroNUTS(AbstractSampler):
     ----------
     warmup, draws, chains : int
     target_accept : float
-        Target acceptance probability of the step-size adaptation. The default, 0.9, is
-        above NumPyro's and Stan's 0.8: on ``catalogs.modern()`` the clean run (4 x (1000 +
-        1000), dense mass matrix) had no divergent transition in 4000 at 0.9 and 4 at 0.8,
-        for 10 % more wall time (docs/bayes.md).
+        Target acceptance probability of the step-size adaptation. The default, 0.93, is
+        above NumPyro's and Stan's 0.8. On ``catalogs.modern()`` the heavy pulsars' masses
+        (J1614-2230: 1.908 +- 0.016 M_sun) put a steep, smooth cliff in ln L where M_max
+        falls below them (ln L drops by ~1000 within one posterior width): a leapfrog step
+        that overshoots into it is a divergent transition. The clean run (4 x (1000 + 1000),
+        dense mass matrix) had 3 divergent transitions in 4000 draws at 0.9 and none at 0.93
+        (two seeds) or 0.95, for 26 % (0.93) and 44 % (0.95) more leapfrog steps than at 0.9
+        (docs/bayes.md).
     max_tree_depth : int
         At most 2^max_tree_depth leapfrog steps per draw.
     dense_mass : bool
@@ -77,7 +82,7 @@ class NumPyroNUTS(AbstractSampler):
     warmup: int = 1000
     draws: int = 1000
     chains: int = 4
-    target_accept: float = 0.9
+    target_accept: float = 0.93
     max_tree_depth: int = 10
     dense_mass: bool = eqx.field(static=True, default=True)
     chain_method: str = eqx.field(static=True, default="parallel")
@@ -101,15 +106,14 @@ class NumPyroNUTS(AbstractSampler):
             dense_mass=self.dense_mass,
         )
 
-        def one_chain(k, z, tick):
-            pos, *stats = numpyro_chain(self, kernel, k, z, tick)
+        def one_chain(row, tick):
+            pos, *stats = numpyro_chain(self, kernel, *row, tick)
             return jax.lax.map(potential.sites, pos), *stats
 
         with _Progress("NumPyro NUTS", self, enabled=self.progress) as progress:
             samples, div, energy, n_steps, acc = run_chains(
                 one_chain,
-                jax.random.split(k_chains, self.chains),
-                positions,
+                (jax.random.split(k_chains, self.chains), positions),
                 chain_method=self.chain_method,
                 tick=progress.tick,
             )
@@ -158,7 +162,7 @@ class BlackJAXNUTS(AbstractSampler):
     warmup: int = 1000
     draws: int = 1000
     chains: int = 4
-    target_accept: float = 0.9
+    target_accept: float = 0.93
     max_tree_depth: int = 10
     dense_mass: bool = eqx.field(static=True, default=True)
     progress: bool = eqx.field(static=True, default=True)
@@ -174,13 +178,13 @@ class BlackJAXNUTS(AbstractSampler):
         def logdensity(z):
             return -potential.energy(z)
 
-        def one_chain(k, z, tick):
-            pos, *stats = blackjax_chain(self, logdensity, k, z, tick)
+        def one_chain(row, tick):
+            pos, *stats = blackjax_chain(self, logdensity, *row, tick)
             return jax.lax.map(potential.sites, pos), *stats
 
         with _Progress("BlackJAX NUTS", self, enabled=self.progress) as progress:
             samples, div, energy, n_steps, acc, depth = run_chains(
-                one_chain, jax.random.split(k_chains, self.chains), positions, tick=progress.tick
+                one_chain, (jax.random.split(k_chains, self.chains), positions), tick=progress.tick
             )
         stats = {
             "diverging": div,
@@ -244,47 +248,62 @@ CHAIN_METHODS = ("parallel", "sequential", "vectorized")
 device, or in lockstep (``vmap``) on one device."""
 
 
-def run_chains(one_chain, keys, positions, *, chain_method="parallel", tick=None):
+def run_chains(one_chain, rows, *, chain_method="parallel", tick=None):
     """Run every chain in one compiled program and return its outputs as numpy arrays with a
     leading chain axis.
 
-    ``one_chain(key, z, tick)`` runs one chain from the unconstrained point ``z`` (a pytree
-    of arrays) and returns a pytree of arrays; ``keys`` and ``positions`` have one row per
-    chain. With ``chain_method="parallel"`` and several JAX devices the chains are spread
-    over the devices with ``pmap``, each device running its share one after the other
+    ``rows`` is a pytree of arrays with one row per chain (e.g. ``(keys, positions)``);
+    ``one_chain(row, tick)`` runs one chain and returns a pytree of arrays. With
+    ``chain_method="parallel"`` and several JAX devices the chains are spread over the
+    devices with ``pmap``, each device running its share one after the other
     (``lax.map``); a share that does not divide evenly is padded with copies of the first
-    chain, dropped afterwards. ``tick(n)`` (a host function, optional) is told of every
-    iteration of the chains.
+    row, dropped afterwards. "sequential" runs them one after the other on one device,
+    "vectorized" in lockstep under ``vmap``. ``tick(n)`` (a host function, optional) is told
+    of every iteration of the chains: ``one_chain`` gets a function to call once per
+    iteration (None without ``tick``).
     """
     if chain_method not in CHAIN_METHODS:
         raise ValueError(f"unknown chain_method {chain_method!r}")
-    n = keys.shape[0]
-
-    def count(real):  # padding chains do not count (under vmap: one call for the batch)
-        tick(int(np.sum(real)))
-
-    def chain(row):
-        k, z, real = row
-        if tick is None:
-            return one_chain(k, z, None)
-        return one_chain(k, z, lambda: jax.debug.callback(count, real))
-
-    rows = (keys, jax.tree.map(jnp.asarray, positions), jnp.ones(n, bool))
+    rows = jax.tree.map(jnp.asarray, rows)
+    n = jax.tree.leaves(rows)[0].shape[0]
+    rows = (rows, jnp.ones(n, bool))  # the flag marks padding rows
     n_dev = jax.local_device_count()
-    if chain_method == "vectorized":
-        out = jax.jit(jax.vmap(lambda *r: chain(r)))(*rows)
-    elif chain_method == "sequential" or n_dev == 1 or n == 1:
-        out = jax.jit(lambda r: jax.lax.map(chain, r))(rows)
-    else:
+    if chain_method == "parallel" and n_dev > 1 and n > 1:
         per_device = -(-n // n_dev)
         n_dev = -(-n // per_device)  # no device gets only padding
         pad = n_dev * per_device - n
         rows = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), rows)
-        rows = (*rows[:2], rows[2].at[n:].set(False))
+        rows = (rows[0], rows[1].at[n:].set(False))
         rows = jax.tree.map(lambda a: a.reshape(n_dev, per_device, *a.shape[1:]), rows)
-        out = jax.pmap(lambda r: jax.lax.map(chain, r))(rows)
+        out = _mapped_chains(one_chain, "parallel", tick)(rows)
         out = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:])[:n], out)
-    return jax.tree.map(np.asarray, out)
+    else:
+        method = "vectorized" if chain_method == "vectorized" else "sequential"
+        out = _mapped_chains(one_chain, method, tick)(rows)
+    out = jax.tree.map(np.asarray, out)
+    jax.effects_barrier()  # every progress callback has run
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _mapped_chains(one_chain, chain_method, tick):
+    """The compiled program of :func:`run_chains`, kept for repeated calls with the same
+    ``one_chain`` (``sample_universes`` runs one chunk after the other through it)."""
+
+    def count(real):  # padding chains do not count (under vmap: one call for the batch)
+        tick(int(np.sum(real)))
+
+    def chain(row_real):
+        row, real = row_real
+        if tick is None:
+            return one_chain(row, None)
+        return one_chain(row, lambda: jax.debug.callback(count, real))
+
+    if chain_method == "vectorized":
+        return jax.jit(jax.vmap(chain))
+    if chain_method == "sequential":
+        return jax.jit(lambda r: jax.lax.map(chain, r))
+    return jax.pmap(lambda r: jax.lax.map(chain, r))
 
 
 class _Progress:
