@@ -288,7 +288,8 @@ def run_chains(one_chain, rows, *, chain_method="parallel", tick=None):
 @functools.lru_cache(maxsize=4)
 def _mapped_chains(one_chain, chain_method, tick):
     """The compiled program of :func:`run_chains`, kept for repeated calls with the same
-    ``one_chain`` (``sample_universes`` runs one chunk after the other through it)."""
+    ``one_chain`` (``sample_universes`` runs one chunk after the other through it). The four
+    most recent programs stay in memory, with the likelihoods they close over."""
 
     def count(real):  # padding chains do not count (under vmap: one call for the batch)
         tick(int(np.sum(real)))
