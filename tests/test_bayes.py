@@ -136,6 +136,42 @@ def test_progress_bar_counts_every_iteration_of_every_chain(monkeypatch, chain_m
     assert sum(seen) == 2 * (7 + 5)
 
 
+_DEVICE_COUNT_SCRIPT = """
+import sys
+import numpyro
+numpyro.set_host_device_count(int(sys.argv[1]))
+import jax
+import numpy as np
+import numpyro.distributions as dist
+from nseos.bayes import NumPyroNUTS
+
+def model():
+    numpyro.sample("x", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+
+r = NumPyroNUTS(warmup=20, draws=15, chains=3, progress=False).run(model, jax.random.key(3))
+np.save(sys.argv[2], r.samples["x"])
+"""
+
+
+def test_draws_do_not_depend_on_the_device_count(tmp_path):
+    """3 chains on 2 devices (one device gets a padding chain, dropped afterwards) give the
+    same draws, chain for chain, as on 1 device: a mix-up of the padding or of the
+    device-major reshape would reorder or replace chains."""
+    import subprocess
+    import sys
+
+    draws = []
+    for n_dev in (1, 2):
+        out = tmp_path / f"x{n_dev}.npy"
+        subprocess.run(
+            [sys.executable, "-c", _DEVICE_COUNT_SCRIPT, str(n_dev), str(out)], check=True
+        )
+        draws.append(np.load(out))
+    assert draws[0].shape == (3, 15, 2)
+    assert len({tuple(c[0]) for c in draws[0]}) == 3  # the chains differ
+    np.testing.assert_allclose(draws[1], draws[0], rtol=1e-10, atol=1e-12)
+
+
 def test_chieft_chains_start_inside_the_band():
     """The chiEFT prior's steep walls collapsed NUTS's step size when chains started outside
     the band (init_to_uniform); starting points come from the prior with its factor."""

@@ -42,7 +42,7 @@ class NumPyroNUTS(AbstractSampler):
     """NumPyro's NUTS with window adaptation of the step size and the mass matrix.
 
     The kernel is NumPyro's own (:class:`numpyro.infer.NUTS`: its tree building, its
-    window adaptation, its initial step-size search). The chains are driven by
+    window adaptation, its initialisation). The chains are driven by
     :func:`run_chains` instead of ``numpyro.infer.MCMC``: every chain runs in one compiled
     program. ``MCMC.run`` compiles the whole sampler again at each call, so chains run in
     rounds (more chains than devices) paid a compilation per round, 40-50 s each for this
@@ -106,32 +106,18 @@ class NumPyroNUTS(AbstractSampler):
             dense_mass=self.dense_mass,
         )
 
-        def one_chain(row, tick):
-            pos, *stats = numpyro_chain(self, kernel, *row, tick)
-            return jax.lax.map(potential.sites, pos), *stats
+        def chain(k, z, tick):
+            return numpyro_chain(self, kernel, k, z, tick)
 
-        with _Progress("NumPyro NUTS", self, enabled=self.progress) as progress:
-            samples, div, energy, n_steps, acc = run_chains(
-                one_chain,
-                (jax.random.split(k_chains, self.chains), positions),
-                chain_method=self.chain_method,
-                tick=progress.tick,
-            )
-        stats = {
-            "diverging": div,
-            "energy": energy,
-            "n_steps": n_steps,
-            "tree_depth": np.floor(np.log2(np.maximum(n_steps, 1))).astype(int),
-            "acceptance_rate": acc,
-        }
-        return SamplerResult(samples, stats)
+        return _run_nuts(self, "NumPyro NUTS", chain, potential, k_chains, positions)
 
 
 def numpyro_chain(settings, kernel, key, z, tick=None):
     """One chain of NumPyro's NUTS ``kernel`` (built on a potential function): its own
-    initialisation (step-size search), ``settings.warmup`` adapting iterations, then
-    ``settings.draws`` draws. Returns, per draw, the position, divergence, energy, leapfrog
-    steps and acceptance probability. ``tick``, if given, is called once per iteration."""
+    initialisation, ``settings.warmup`` adapting iterations, then ``settings.draws`` draws.
+    Returns, per draw, the position, divergence, energy, leapfrog steps, acceptance
+    probability and trajectory doublings (from the steps). ``tick``, if given, is called
+    once per iteration."""
     state = kernel.init(key, settings.warmup, z, model_args=(), model_kwargs={})
 
     def step(s):
@@ -144,7 +130,8 @@ def numpyro_chain(settings, kernel, key, z, tick=None):
 
     def draw(s, _):
         s = step(s)
-        return s, (s.z, s.diverging, s.energy, s.num_steps, s.accept_prob)
+        depth = jnp.floor(jnp.log2(jnp.maximum(s.num_steps, 1))).astype(jnp.int32)
+        return s, (s.z, s.diverging, s.energy, s.num_steps, s.accept_prob, depth)
 
     _, out = jax.lax.scan(draw, state, None, length=settings.draws)
     return out
@@ -178,22 +165,10 @@ class BlackJAXNUTS(AbstractSampler):
         def logdensity(z):
             return -potential.energy(z)
 
-        def one_chain(row, tick):
-            pos, *stats = blackjax_chain(self, logdensity, *row, tick)
-            return jax.lax.map(potential.sites, pos), *stats
+        def chain(k, z, tick):
+            return blackjax_chain(self, logdensity, k, z, tick)
 
-        with _Progress("BlackJAX NUTS", self, enabled=self.progress) as progress:
-            samples, div, energy, n_steps, acc, depth = run_chains(
-                one_chain, (jax.random.split(k_chains, self.chains), positions), tick=progress.tick
-            )
-        stats = {
-            "diverging": div,
-            "energy": energy,
-            "n_steps": n_steps,
-            "tree_depth": depth,
-            "acceptance_rate": acc,
-        }
-        return SamplerResult(samples, stats)
+        return _run_nuts(self, "BlackJAX NUTS", chain, potential, k_chains, positions)
 
 
 def blackjax_chain(settings, logdensity, key, z, tick=None):
@@ -241,6 +216,33 @@ def blackjax_chain(settings, logdensity, key, z, tick=None):
 
     _, out = jax.lax.scan(body, state, jax.random.split(k_draw, settings.draws))
     return out
+
+
+def _run_nuts(sampler, label, chain, potential, key, positions) -> SamplerResult:
+    """Both backends: ``chain(key, z, tick)`` runs one chain and returns (positions,
+    divergence, energy, leapfrog steps, acceptance, doublings) per draw; every chain runs
+    through :func:`run_chains`, with the draws mapped to the model's sites in the same
+    program."""
+
+    def one_chain(row, tick):
+        pos, *stats = chain(*row, tick)
+        return jax.lax.map(potential.sites, pos), *stats
+
+    with _Progress(label, sampler, enabled=sampler.progress) as progress:
+        samples, div, energy, n_steps, acc, depth = run_chains(
+            one_chain,
+            (jax.random.split(key, sampler.chains), positions),
+            chain_method=getattr(sampler, "chain_method", "parallel"),
+            tick=progress.tick,
+        )
+    stats = {
+        "diverging": div,
+        "energy": energy,
+        "n_steps": n_steps,
+        "tree_depth": depth,
+        "acceptance_rate": acc,
+    }
+    return SamplerResult(samples, stats)
 
 
 CHAIN_METHODS = ("parallel", "sequential", "vectorized")
