@@ -1,22 +1,25 @@
 # nseos: `make demo` runs the main job, `make test` the whole test suite.
-# Both create .venv on first use with a Python >= 3.12 found by scripts/find_python.sh.
+# Both create .venv on first use with a Python >= 3.12 found by scripts/find_python.sh, and
+# install the pinned versions of constraints.txt (`make test-latest` tries the newest ones).
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
+LATEST := .venv-latest
+PIN := --constraint constraints.txt
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: demo test test-fast bench lint clean
+.PHONY: demo test test-fast test-latest lock bench lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@PYTHON=$$(scripts/find_python.sh) && echo "using $$PYTHON" && \
 	  { [ -x $(PY) ] || $$PYTHON -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet $(PIN) -e '.[dev]'
 	@touch $@
 
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet $(PIN) -e '.[dev,bench]'
 	@touch $@
 
 demo: $(STAMP)
@@ -27,6 +30,19 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -m "not slow"
+
+# The newest releases, unpinned, in their own environment: run it before `make lock`.
+test-latest:
+	@PYTHON=$$(scripts/find_python.sh) && rm -rf $(LATEST) && $$PYTHON -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet --upgrade -e '.[dev,bench]'
+	$(LATEST)/bin/python -m pytest -n 2 --durations=15
+
+# Rewrite constraints.txt from the environment that `make test-latest` just tested green.
+lock:
+	@test -x $(LATEST)/bin/python || { echo "run 'make test-latest' first" >&2; exit 1; }
+	{ sed -n '1,3p' constraints.txt; $(LATEST)/bin/python -m pip freeze --exclude-editable \
+	  | grep -v '^-e'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 bench: $(BENCH_STAMP)
 	$(PY) benchmarks/tov.py
@@ -40,4 +56,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests examples benchmarks
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) $(LATEST) results .pytest_cache
