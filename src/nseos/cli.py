@@ -226,13 +226,13 @@ def _make_estimator(args):
     if args.method == "bayes":
         from .bayes import BayesianEstimator, NumPyroNUTS
 
-        sampler = NumPyroNUTS(
-            args.warmup,
-            args.draws,
-            args.chains,
-            target_accept=args.target_accept,
-            progress=not args.quiet,
-        )
+        # Unset options keep the library's defaults (one source of truth).
+        chosen = {
+            name: getattr(args, name)
+            for name in ("warmup", "draws", "chains", "target_accept")
+            if getattr(args, name) is not None
+        }
+        sampler = NumPyroNUTS(**chosen, progress=not args.quiet)
         return BayesianEstimator(prior=prior, sampler=sampler, n_prior_draws=args.prior_draws)
     from .replica import ReplicaEstimator
 
@@ -885,11 +885,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--method replica, the training distribution the model must have",
     )
     fit.add_argument("--model", metavar="DIR", help="saved NN-replica ensemble (--method replica)")
-    fit.add_argument("--warmup", type=int, default=1000, help="NUTS warm-up steps per chain")
-    fit.add_argument("--draws", type=int, default=1000, help="NUTS draws per chain")
-    fit.add_argument("--chains", type=int, default=4)
     fit.add_argument(
-        "--target-accept", type=float, default=0.93, help="NUTS target acceptance probability"
+        "--warmup", type=int, help="NUTS warm-up steps per chain (default: NumPyroNUTS's)"
+    )
+    fit.add_argument("--draws", type=int, help="NUTS draws per chain (default: NumPyroNUTS's)")
+    fit.add_argument("--chains", type=int, help="NUTS chains (default: NumPyroNUTS's)")
+    fit.add_argument(
+        "--target-accept",
+        type=float,
+        help="NUTS target acceptance probability (default: NumPyroNUTS's)",
     )
     fit.add_argument(
         "--prior-draws", type=int, default=500, help="prior draws stored with the posterior"

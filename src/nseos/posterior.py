@@ -121,6 +121,14 @@ class ConvergenceWarning(UserWarning):
     """A sampler ended without meeting the convergence criteria."""
 
 
+R_HAT_MAX = 1.01
+"""Chains count as converged when every parameter has R-hat <= 1.01 (Vehtari et al. 2021,
+arXiv:1903.08008)..."""
+ESS_BULK_MIN = 400
+"""... a bulk effective sample size of at least 400 (the same paper's recommendation), and
+no divergent transition."""
+
+
 def _derived_one(eos: AbstractEOS, n_stars: int, method: RK4) -> dict[str, jax.Array]:
     return derived_from_curve(eos, mass_radius_curve(eos, n_stars, method))
 
@@ -354,6 +362,21 @@ class EoSPosterior:
                 bfmi = _arviz_values(az.bfmi(self.datatree), "sample_stats", "energy")
                 rows.append({"parameter": "min E-BFMI", "value": float(bfmi.min())})
         return rows
+
+    def convergence_problems(self) -> list[str]:
+        """Why the chains do not count as converged, in words (empty when they do): R-hat
+        above :data:`R_HAT_MAX`, ESS_bulk below :data:`ESS_BULK_MIN`, divergent transitions."""
+        problems = []
+        for row in self.diagnostics():
+            if "r_hat" in row and not row["r_hat"] <= R_HAT_MAX:
+                problems.append(f"{row['parameter']}: R-hat {row['r_hat']:.3f} > {R_HAT_MAX}")
+            if "ess_bulk" in row and not row["ess_bulk"] >= ESS_BULK_MIN:
+                problems.append(
+                    f"{row['parameter']}: ESS_bulk {row['ess_bulk']:.0f} < {ESS_BULK_MIN}"
+                )
+            if row["parameter"] == "divergences" and row["value"] > 0:
+                problems.append(f"{row['value']} divergent transitions")
+        return problems
 
     # --- files ----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

@@ -120,7 +120,7 @@ def sample_universes(
         def logdensity(x):
             return -pot.energy({PARAMETER_SITE: x})
 
-        pos, div, _, n_steps, _, _ = blackjax_chain(sampler, logdensity, k, z)
+        pos, div, _, n_steps, _, _, _ = blackjax_chain(sampler, logdensity, k, z)
         return to_constrained(pos), div, n_steps
 
     ids = np.arange(len(observation_sets)) if universe_ids is None else np.asarray(universe_ids)

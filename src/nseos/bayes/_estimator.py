@@ -30,11 +30,6 @@ from ..tov import RK4
 from ._priors import PARAMETER_SITE, AbstractEoSPrior, UniformSoundSpeed
 from ._samplers import AbstractSampler, NumPyroNUTS
 
-R_HAT_MAX = 1.01
-"""Chains count as converged when every parameter has R-hat <= 1.01 (Vehtari et al. 2021,
-arXiv:1903.08008)..."""
-ESS_BULK_MIN = 400
-"""... and a bulk effective sample size of at least 400 (the same paper's recommendation)."""
 _INIT_POOL = 512
 """Prior draws from which the chains' starting points are picked."""
 _REACHABILITY_DRAWS = 64
@@ -203,10 +198,12 @@ class BayesianEstimator(AbstractEstimator):
         per_obs = result.samples["log_likelihood_per_observation"]
         status = result.samples["likelihood_status"]
         failures = count_failures(status)
+        stats = dict(result.stats)
+        gradients = int(np.sum(stats.pop("warmup_n_steps")) + np.sum(stats["n_steps"]))
         posterior = EoSPosterior.from_draws(
             params,
             derived,
-            sample_stats={**result.stats, "likelihood_status": status},
+            sample_stats={**stats, "likelihood_status": status},
             log_likelihood={name: per_obs[..., i] for i, name in enumerate(observations.names)},
             prior_params=prior_params,
             prior_derived=prior_derived,
@@ -221,6 +218,8 @@ class BayesianEstimator(AbstractEstimator):
                 "mass_prior": repr(self.mass_prior),
                 "n_masked_draws": int(np.sum(status != LikelihoodStatus.OK)),
                 "sampling_wall_time_s": round(sampling_s, 2),
+                "compile_wall_time_s": round(result.compile_s, 2),
+                "n_gradient_evaluations": gradients,
             },
         )
         _warn_if_unconverged(posterior, failures)
@@ -240,15 +239,7 @@ def _evaluate(estimator: BayesianEstimator, like: Likelihood, params):
 
 
 def _warn_if_unconverged(posterior: EoSPosterior, failures: dict[str, int]) -> None:
-    rows = posterior.diagnostics()
-    problems = []
-    for row in rows:
-        if "r_hat" in row and not row["r_hat"] <= R_HAT_MAX:
-            problems.append(f"{row['parameter']}: R-hat {row['r_hat']:.3f} > {R_HAT_MAX}")
-        if "ess_bulk" in row and not row["ess_bulk"] >= ESS_BULK_MIN:
-            problems.append(f"{row['parameter']}: ESS_bulk {row['ess_bulk']:.0f} < {ESS_BULK_MIN}")
-        if row["parameter"] == "divergences" and row["value"] > 0:
-            problems.append(f"{row['value']} divergent transitions")
+    problems = posterior.convergence_problems()
     if failures:
         problems.append(f"masked likelihood evaluations in the draws: {failures}")
     if problems:

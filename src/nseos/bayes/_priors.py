@@ -3,11 +3,23 @@
 Each prior knows how to declare itself inside a NumPyro model (:meth:`sample_site`), how to
 draw from itself outside one (:meth:`sample`, for prior-predictive bands), and may add a
 factor that depends on the whole EoS (:meth:`log_factor`, e.g. a chiral-EFT band).
+
+**Sampler coordinates.** The samplers move in an unconstrained space, and the map from it to
+c_s^2 decides how well NUTS can move there. NumPyro's default for an interval is the logit,
+under which a uniform prior becomes a logistic density with exponential tails: where the
+data leave a segment's c_s^2 free down to its lower bound (the stiff segments above the
+heaviest star, soft segments allowed by the heavy pulsars), the posterior has a long tail in
+the logit, which costs tree depth. The built-in priors use the *probit* instead,
+c_s^2 = F^-1(Phi(z)) with F the prior's own CDF and Phi the standard normal CDF: the prior
+becomes exactly N(0, 1) in z, so a direction the data do not constrain is a unit Gaussian,
+the easiest target NUTS has. The prior density on c_s^2 is unchanged; only the coordinates
+change (see :class:`ProbitInterval`).
 """
 
 from __future__ import annotations
 
 import abc
+import math
 from importlib import resources
 from pathlib import Path
 from typing import ClassVar
@@ -18,12 +30,94 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from jax.scipy.special import ndtr, ndtri
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import (
+    AffineTransform,
+    ComposeTransform,
+    ExpTransform,
+    ParameterFreeTransform,
+    biject_to,
+)
 
 from .._typing import Array, Float
 from ..eos import AbstractEOS
 
 PARAMETER_SITE = "cs2"
 """Name of the EoS parameter vector in the NumPyro model and in the posterior."""
+
+
+class ProbitInterval(constraints._Interval):
+    """The interval [lower, upper], reached from the real line through the probit of a
+    uniform (``log=False``) or log-uniform (``log=True``) distribution on it.
+
+    NumPyro picks a site's unconstrained coordinates by its support (``biject_to``); this
+    support makes that coordinate the standard normal quantile of the prior's CDF, so the
+    uniform and log-uniform priors are N(0, 1) in it. Everything that maps c_s^2 to the
+    sampler's space and back (``biject_to(prior.support)``) gets the same map.
+    """
+
+    def __init__(self, lower_bound, upper_bound, log: bool = False):
+        super().__init__(lower_bound, upper_bound)
+        self.log = log
+
+    def tree_flatten(self):
+        return (self.lower_bound, self.upper_bound), (
+            ("lower_bound", "upper_bound"),
+            {"log": self.log},
+        )
+
+
+class _NormalCDF(ParameterFreeTransform):
+    """z -> Phi(z), the standard normal CDF, from the real line onto (0, 1)."""
+
+    domain = constraints.real
+    codomain = constraints.unit_interval
+    sign = 1
+
+    def __call__(self, x):
+        tiny = jnp.finfo(jnp.result_type(x, float)).tiny
+        eps = jnp.finfo(jnp.result_type(x, float)).eps
+        return jnp.clip(ndtr(x), tiny, 1.0 - eps)
+
+    def _inverse(self, y):
+        return ndtri(y)
+
+    def log_abs_det_jacobian(self, x, y, intermediates=None):
+        return -0.5 * x * x - 0.5 * math.log(2.0 * math.pi)
+
+
+@biject_to.register(ProbitInterval)
+def _probit_to_interval(constraint: ProbitInterval) -> ComposeTransform:
+    lo, hi = constraint.lower_bound, constraint.upper_bound
+    if not constraint.log:
+        return ComposeTransform(
+            [_NormalCDF(), AffineTransform(lo, hi - lo, domain=constraints.unit_interval)]
+        )
+    log_lo, log_hi = jnp.log(lo), jnp.log(hi)
+    return ComposeTransform(
+        [
+            _NormalCDF(),
+            AffineTransform(log_lo, log_hi - log_lo, domain=constraints.unit_interval),
+            ExpTransform(),
+        ]
+    )
+
+
+class _ProbitUniform(dist.Uniform):
+    """``Uniform(low, high)`` sampled in probit coordinates (see :class:`ProbitInterval`)."""
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return ProbitInterval(self.low, self.high)
+
+
+class _ProbitLogUniform(dist.LogUniform):
+    """``LogUniform(low, high)`` sampled in probit coordinates (see :class:`ProbitInterval`)."""
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return ProbitInterval(self.low, self.high, log=True)
 
 
 class AbstractEoSPrior(eqx.Module):
@@ -70,7 +164,7 @@ class UniformSoundSpeed(AbstractEoSPrior):
             raise ValueError(f"delta = {self.delta} must lie in [0, 0.5)")
 
     def base_distribution(self, n_params):
-        return dist.Uniform(self.delta, 1.0 - self.delta).expand([n_params]).to_event(1)
+        return _ProbitUniform(self.delta, 1.0 - self.delta).expand([n_params]).to_event(1)
 
 
 class LogUniformSoundSpeed(AbstractEoSPrior):
@@ -88,7 +182,7 @@ class LogUniformSoundSpeed(AbstractEoSPrior):
             raise ValueError(f"need 0 < low < high <= 1, got {self.low}, {self.high}")
 
     def base_distribution(self, n_params):
-        return dist.LogUniform(self.low, self.high).expand([n_params]).to_event(1)
+        return _ProbitLogUniform(self.low, self.high).expand([n_params]).to_event(1)
 
 
 def _constraint_path(name: str) -> Path:

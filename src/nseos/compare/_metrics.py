@@ -18,6 +18,8 @@ import xarray as xr
 
 from ..posterior import (
     ENERGY_DENSITY_GRID_MEV_FM3,
+    ESS_BULK_MIN,
+    R_HAT_MAX,
     RHO0_MEV_FM3,
     SUMMARY_QUANTITIES,
     EoSPosterior,
@@ -226,9 +228,12 @@ def health_table(posteriors: Mapping[str, EoSPosterior]) -> Table:
         params = [r for r in diag if "r_hat" in r]
         extra = {r["parameter"]: r["value"] for r in diag if "value" in r}
         sizes = post.datatree["posterior"].sizes
+        problems = post.convergence_problems()
+        attrs = post.datatree.attrs
         rows.append(
             (
                 name,
+                "converged" if not problems else "NOT CONVERGED: " + "; ".join(problems),
                 int(sizes["chain"]),
                 int(sizes["draw"]),
                 max(float(r["r_hat"]) for r in params),
@@ -236,13 +241,16 @@ def health_table(posteriors: Mapping[str, EoSPosterior]) -> Table:
                 min(float(r["ess_tail"]) for r in params),
                 extra.get("divergences"),
                 extra.get("min E-BFMI"),
-                post.datatree.attrs.get("sampling_wall_time_s"),
+                attrs.get("compile_wall_time_s"),
+                attrs.get("sampling_wall_time_s"),
+                attrs.get("n_gradient_evaluations"),
             )
         )
     return Table(
         "Sampler health",
         (
             "run",
+            "verdict",
             "chains",
             "draws per chain",
             "max R-hat [1]",
@@ -250,10 +258,14 @@ def health_table(posteriors: Mapping[str, EoSPosterior]) -> Table:
             "min ESS tail [draws]",
             "divergences [count]",
             "min E-BFMI [1]",
-            "sampling wall time [s]",
+            "compile time [s]",
+            "sampling wall time incl. compilation [s]",
+            "gradient evaluations [count]",
         ),
         tuple(rows),
-        "Targets: R-hat <= 1.01, ESS_bulk >= 400, no divergences, E-BFMI > 0.3.",
+        f"Converged means R-hat <= {R_HAT_MAX}, ESS_bulk >= {ESS_BULK_MIN} for every c_s² and "
+        "no divergent transition; a run that misses any of these is marked NOT CONVERGED and "
+        "its numbers are not to be quoted. E-BFMI should exceed 0.3.",
     )
 
 

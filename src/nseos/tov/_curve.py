@@ -64,6 +64,12 @@ class MassRadiusCurve(eqx.Module):
     branch_radius_km: Float[Array, " n_stars+1"]
     branch_log_lambda: Float[Array, " n_stars+1"]
     branch_last: Int[Array, ""]
+    # Slopes d/d ln p_c of the Hermite interpolants at the branch nodes, computed once per
+    # sequence (every lookup shares them: the compiled likelihood holds one copy, not one per
+    # lookup); the mass slope is zero at a reached maximum.
+    branch_mass_slope: Float[Array, " n_stars+1"]
+    branch_radius_slope: Float[Array, " n_stars+1"]
+    branch_log_lambda_slope: Float[Array, " n_stars+1"]
 
     @property
     def failed(self) -> Bool[Array, ""]:
@@ -93,7 +99,7 @@ class MassRadiusCurve(eqx.Module):
         k = jnp.clip(jnp.searchsorted(masses, m, side="right") - 1, 0, last - 1)
         t = self.branch_log_pressure
         dt = t[k + 1] - t[k]
-        d_m = _node_slopes(t, self.branch_mass_msun, last, zero_at_last=self.max_mass_reached)
+        d_m = self.branch_mass_slope
         m0, m1 = self.branch_mass_msun[k], self.branch_mass_msun[k + 1]
         d0, d1 = dt * d_m[k], dt * d_m[k + 1]
 
@@ -106,17 +112,16 @@ class MassRadiusCurve(eqx.Module):
         # mode stores one step instead of all of them.
         frozen = jax.lax.stop_gradient((m0, m1, d0, d1, m))
         s = jnp.clip((frozen[-1] - frozen[0]) / (frozen[1] - frozen[0]), 0.0, 1.0)
-        for _ in range(_NEWTON_ITERATIONS):
-            s = newton_step(s, *frozen)
+        s = jax.lax.fori_loop(0, _NEWTON_ITERATIONS, lambda _, s: newton_step(s, *frozen), s)
         return k, newton_step(jax.lax.stop_gradient(s), m0, m1, d0, d1, m), dt
 
-    def _interpolate(self, mass_msun, *values):
-        """Hermite values of each array at the given masses, sharing one M inversion."""
+    def _interpolate(self, mass_msun, *values_and_slopes):
+        """Hermite values of each (values, slopes) pair at the given masses, sharing one M
+        inversion."""
         k, s, dt = self._locate(mass_msun)
         inside = self.contains(mass_msun)
         out = []
-        for v in values:
-            d = _node_slopes(self.branch_log_pressure, v, self.branch_last, zero_at_last=False)
+        for v, d in values_and_slopes:
             f, _ = _hermite(s, v[k], v[k + 1], dt * d[k], dt * d[k + 1])
             out.append(jnp.where(inside, f, jnp.nan))
         return out
@@ -124,16 +129,24 @@ class MassRadiusCurve(eqx.Module):
     def radius_at(self, mass_msun) -> Float[Array, ...]:
         """Radius [km] of the stable star of the given mass; NaN off the stable branch
         (check with :meth:`contains`)."""
-        return self._interpolate(mass_msun, self.branch_radius_km)[0]
+        return self._interpolate(mass_msun, self._radius)[0]
 
     def lambda_at(self, mass_msun) -> Float[Array, ...]:
         """Tidal deformability of the stable star of the given mass; NaN off the branch."""
-        return jnp.exp(self._interpolate(mass_msun, self.branch_log_lambda)[0])
+        return jnp.exp(self._interpolate(mass_msun, self._log_lambda)[0])
 
     def radius_and_lambda_at(self, mass_msun) -> tuple[Float[Array, ...], Float[Array, ...]]:
         """``(radius_at(m), lambda_at(m))`` with a single inversion of M(p_c)."""
-        r, log_lam = self._interpolate(mass_msun, self.branch_radius_km, self.branch_log_lambda)
+        r, log_lam = self._interpolate(mass_msun, self._radius, self._log_lambda)
         return r, jnp.exp(log_lam)
+
+    @property
+    def _radius(self):
+        return self.branch_radius_km, self.branch_radius_slope
+
+    @property
+    def _log_lambda(self):
+        return self.branch_log_lambda, self.branch_log_lambda_slope
 
     def along_branch(self, log_central_pressure) -> BranchPoint:
         """Stars at given ln p_c [ln(MeV fm^-3)] on the stable branch, with dM/d ln p_c.
@@ -153,15 +166,14 @@ class MassRadiusCurve(eqx.Module):
         return self._branch_point(k, s)
 
     def _branch_point(self, k, s) -> BranchPoint:
-        nodes, last = self.branch_log_pressure, self.branch_last
+        nodes = self.branch_log_pressure
         dt = nodes[k + 1] - nodes[k]
         out = []
-        for values, zero_at_last in (
-            (self.branch_mass_msun, self.max_mass_reached),
-            (self.branch_radius_km, False),
-            (self.branch_log_lambda, False),
+        for values, d in (
+            (self.branch_mass_msun, self.branch_mass_slope),
+            self._radius,
+            self._log_lambda,
         ):
-            d = _node_slopes(nodes, values, last, zero_at_last=zero_at_last)
             out.append(_hermite(s, values[k], values[k + 1], dt * d[k], dt * d[k + 1]))
         (m, dm_ds), (r, _), (log_lam, _) = out
         return BranchPoint(m, r, jnp.exp(log_lam), dm_ds / jnp.where(dt > 0, dt, 1.0))
@@ -187,26 +199,29 @@ def _hermite(s, f0, f1, d0, d1):
     return f, df
 
 
-def _node_slopes(t, f, last, *, zero_at_last):
-    """Second-order slopes df/dt at the nodes 0..last of a non-uniform sequence."""
+def _node_slopes(t, f, last):
+    """Second-order slopes df/dt at the nodes 0..last of a non-uniform sequence ``t``; ``f``
+    may stack several sequences on leading axes (one set of index operations for all)."""
     n = t.shape[0]
     i = jnp.arange(n)
     im, ip = jnp.clip(i - 1, 0, n - 1), jnp.clip(i + 1, 0, n - 1)
-    a = t - t[im]
-    b = t[ip] - t
-    sa = (f - f[im]) / jnp.where(a > 0, a, 1.0)
-    sb = (f[ip] - f) / jnp.where(b > 0, b, 1.0)
+    lead = (1,) * (jnp.ndim(f) - 1)  # explicit broadcasting over the stacked sequences
+    a = (t - t[im]).reshape((*lead, n))
+    b = (t[ip] - t).reshape((*lead, n))
+    sa = (f - f[..., im]) / jnp.where(a > 0, a, 1.0)
+    sb = (f[..., ip] - f) / jnp.where(b > 0, b, 1.0)
     central = (b * sa + a * sb) / jnp.where(a + b > 0, a + b, 1.0)
     # One-sided second-order slopes at the two ends.
     a0, b0 = t[1] - t[0], t[2] - t[1]
-    s0, s1 = (f[1] - f[0]) / a0, (f[2] - f[1]) / b0
+    s0, s1 = (f[..., 1] - f[..., 0]) / a0, (f[..., 2] - f[..., 1]) / b0
     first = s0 * (2 * a0 + b0) / (a0 + b0) - s1 * a0 / (a0 + b0)
     al, bl = t[last - 1] - t[last - 2], t[last] - t[last - 1]
-    sl_a, sl_b = (f[last - 1] - f[last - 2]) / al, (f[last] - f[last - 1]) / bl
+    f_l = jnp.take(f, jnp.stack([last - 2, last - 1, last]), axis=-1)
+    sl_a, sl_b = (f_l[..., 1] - f_l[..., 0]) / al, (f_l[..., 2] - f_l[..., 1]) / bl
     end = sl_b * (2 * bl + al) / (al + bl) - sl_a * bl / (al + bl)
-    end = jnp.where(zero_at_last, 0.0, end)
-    out = jnp.where(i == 0, first, central)
-    return jnp.where(i == last, end, out)
+    i = i.reshape((*lead, n))
+    out = jnp.where(i == 0, first[..., None], central)
+    return jnp.where(i == last, end[..., None], out)
 
 
 def mass_radius_curve(
@@ -261,11 +276,10 @@ def mass_radius_curve(
     k = jnp.clip(jnp.searchsorted(t, t_max) - 1, 0, n_stars - 2)
     s = (t_max - t[k]) / dt
 
-    def at_max(values):
-        d = _node_slopes(t, values, n_stars - 1, zero_at_last=False)
-        return _hermite(s, values[k], values[k + 1], dt * d[k], dt * d[k + 1])[0]
-
-    m_max, r_max, log_lam_max = (at_max(v) for v in (stars.mass_msun, stars.radius_km, log_lam))
+    grid = jnp.stack([stars.mass_msun, stars.radius_km, log_lam])
+    d = _node_slopes(t, grid, n_stars - 1)
+    at_max = _hermite(s, grid[:, k], grid[:, k + 1], dt * d[:, k], dt * d[:, k + 1])[0]
+    m_max, r_max, log_lam_max = at_max[0], at_max[1], at_max[2]
     m_max = jnp.maximum(m_max, stars.mass_msun[i_max])
 
     # Stable branch with the maximum inserted in order (a duplicate of the last grid point
@@ -278,6 +292,18 @@ def mass_radius_curve(
         return jnp.where(idx == q, value, grid[src])
 
     last = jnp.where(reached, q, n_stars - 1)
+    branch_t = insert(t, t_max)
+    branch = {
+        "branch_mass_msun": insert(stars.mass_msun, m_max),
+        "branch_radius_km": insert(stars.radius_km, r_max),
+        "branch_log_lambda": insert(log_lam, log_lam_max),
+    }
+    d = _node_slopes(branch_t, jnp.stack(list(branch.values())), last)
+    slopes = {
+        "branch_mass_slope": jnp.where(idx == last, jnp.where(reached, 0.0, d[0]), d[0]),
+        "branch_radius_slope": d[1],
+        "branch_log_lambda_slope": d[2],
+    }
     return MassRadiusCurve(
         central_pressure_mev_fm3=jnp.exp(t),
         central_enthalpy=h_c,
@@ -292,11 +318,10 @@ def mass_radius_curve(
         tidal_deformability_at_max_mass=jnp.exp(log_lam_max),
         central_pressure_at_max_mass_mev_fm3=jnp.exp(t_max),
         max_mass_reached=reached,
-        branch_log_pressure=insert(t, t_max),
-        branch_mass_msun=insert(stars.mass_msun, m_max),
-        branch_radius_km=insert(stars.radius_km, r_max),
-        branch_log_lambda=insert(log_lam, log_lam_max),
+        branch_log_pressure=branch_t,
         branch_last=last,
+        **branch,
+        **slopes,
     )
 
 
