@@ -180,3 +180,28 @@ def test_distances_with_few_defined_draws():
     y = rng.standard_normal(3000)
     assert 0.0 <= wasserstein_distance(x, y) < 0.5
     assert math.isfinite(kl_divergence(x, y))
+
+
+@pytest.mark.slow
+def test_demo_at_a_tiny_scale_reports_every_run_and_names_unconverged_ones(tmp_path):
+    """The main job end to end (``nseos demo`` at a tiny scale): every posterior, the report
+    with its sampler table, and the timings with each fit's compile time. 2 x (30 + 30)
+    draws cannot converge, and the report must say so in words, not in a footnote."""
+    import jax
+
+    from nseos.pipeline import DemoScale, run_demo
+
+    path = run_demo(
+        tmp_path / "demo",
+        key=jax.random.key(0),
+        scale=DemoScale.tiny(),
+        cache_dir=tmp_path / "cache",
+        quiet=True,
+    )
+    text = path.read_text()
+    for stem, runs in (("modern", 2), ("xray", 2)):
+        for i in range(1, runs + 1):
+            assert (tmp_path / "demo" / stem / f"run{i}" / "summary.json").is_file()
+    assert "## Runs that did NOT converge" in text or "# Runs that did NOT converge" in text
+    assert text.count("NOT CONVERGED: ") >= 3  # the three Bayesian runs, in the table
+    assert "compiling the sampler" in text and "total:" in text

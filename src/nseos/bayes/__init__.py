@@ -9,9 +9,11 @@ from ._priors import AbstractEoSPrior as AbstractEoSPrior
 from ._priors import ChiEFTBand as ChiEFTBand
 from ._priors import ChiEFTConstrained as ChiEFTConstrained
 from ._priors import LogUniformSoundSpeed as LogUniformSoundSpeed
+from ._priors import ProbitInterval as ProbitInterval
 from ._priors import UniformSoundSpeed as UniformSoundSpeed
 from ._samplers import AbstractSampler as AbstractSampler
 from ._samplers import BlackJAXNUTS as BlackJAXNUTS
 from ._samplers import NumPyroNUTS as NumPyroNUTS
 from ._samplers import SamplerResult as SamplerResult
+from ._samplers import forward_mode_gradient as forward_mode_gradient
 from ._samplers import run_chains as run_chains

@@ -134,10 +134,20 @@ class BayesianEstimator(AbstractEstimator):
             params[None], derived, attrs={"method": "prior", "prior": self.prior.name}
         )
 
-    def initial_points(self, key: jax.Array) -> dict[str, jax.Array]:
-        """One starting point per chain, drawn from the prior *with* its EoS factor (so a
-        chiral-EFT-constrained chain starts inside the band, not on a steep wall), in
-        NumPyro's unconstrained space."""
+    def initial_points(
+        self, key: jax.Array, likelihood: Likelihood | None = None
+    ) -> dict[str, jax.Array]:
+        """One starting point per chain, in NumPyro's unconstrained space.
+
+        A pool of prior draws *with* the prior's EoS factor (so a chiral-EFT-constrained
+        chain starts inside the band, not on a steep wall). Given the ``likelihood``, the
+        chains' points are drawn from the pool without replacement with probability
+        proportional to the likelihood (sampling-importance-resampling, by Gumbel top-k):
+        approximate posterior draws, so no chain spends its warm-up climbing out of a region
+        the data exclude, such as the cliff where M_max falls below a heavy pulsar, where the
+        step size would adapt to the cliff's curvature. Without it, distinct pool members
+        are picked at random.
+        """
         from numpyro.distributions.transforms import biject_to
 
         chains = self.sampler.chains
@@ -148,7 +158,12 @@ class BayesianEstimator(AbstractEstimator):
             self.prior.sample(k_pool, max(64 * chains, _INIT_POOL), self.n_params, self.make_eos)
         )
         distinct = np.unique(pool, axis=0)
-        order = np.asarray(jax.random.permutation(k_pick, distinct.shape[0]))
+        score = np.asarray(jax.random.gumbel(k_pick, (distinct.shape[0],)))
+        if likelihood is not None:
+            log_l = np.asarray(_pool_log_likelihood(self, likelihood, jnp.asarray(distinct)))
+            if np.any(np.isfinite(log_l)):
+                score = np.where(np.isfinite(log_l), log_l + score, -np.inf)
+        order = np.argsort(-score, kind="stable")
         x = jnp.asarray(distinct[order[np.arange(chains) % distinct.shape[0]]])
         support = self.prior.base_distribution(self.n_params).support
         return {PARAMETER_SITE: biject_to(support).inv(x)}
@@ -188,8 +203,9 @@ class BayesianEstimator(AbstractEstimator):
         prior_params = prior_params[None, : self.n_prior_draws]
         prior_derived = {k: v[:, : self.n_prior_draws] for k, v in prior_derived.items()}
         started = time.perf_counter()
+        like = self.likelihood(observations)
         result = self.sampler.run(
-            self.model(observations), k_run, init_params=self.initial_points(k_init)
+            self.model_of(like), k_run, init_params=self.initial_points(k_init, like)
         )
         sampling_s = time.perf_counter() - started
         params = result.samples[PARAMETER_SITE]
@@ -236,6 +252,12 @@ def _evaluate(estimator: BayesianEstimator, like: Likelihood, params):
     """
     eos = estimator.make_eos(params)
     return like(eos), estimator.prior.log_factor(eos)
+
+
+@eqx.filter_jit
+def _pool_log_likelihood(estimator: BayesianEstimator, like: Likelihood, params):
+    """ln L of each row of ``params`` (the starting-point pool), 32 at a time."""
+    return jax.lax.map(lambda p: like(estimator.make_eos(p)).total, params, batch_size=32)
 
 
 def _warn_if_unconverged(posterior: EoSPosterior, failures: dict[str, int]) -> None:
