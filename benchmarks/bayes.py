@@ -54,7 +54,6 @@ def measure(args) -> dict:
 
     jax.config.update("jax_enable_x64", True)
     import equinox as eqx
-    import numpy as np
 
     import nseos
     from nseos import catalogs
@@ -122,7 +121,6 @@ def measure(args) -> dict:
     out["quantities"] = {
         q: {k: summary[q][k] for k in ("q2.5", "median", "q97.5")} for q in QUANTITIES
     }
-    del np
     return out
 
 
