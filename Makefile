@@ -23,7 +23,7 @@ $(BENCH_STAMP): $(STAMP)
 	@touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/nseos demo --out nseos-demo
+	$(VENV)/bin/nseos demo --out nseos-demo --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --durations=15

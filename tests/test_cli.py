@@ -150,13 +150,18 @@ def test_validate_trains_reports_and_reloads(tmp_path):
     assert all(0.0 < r < 5.0 for r in rows[0]["rms_km"])
     assert "published" in (out / "validation.md").read_text()
     assert (out / "validation.png").stat().st_size > 0
-    again = run(
-        "validate", "--model", str(out / "model-replicas-mlp"), "--n-val", "8", "--out", str(out)
-    )
+    model = str(out / "model-replicas-mlp")
+    again = run("validate", "--model", model, "--n-val", "8", "--out", str(tmp_path / "again"))
     assert again.returncode == 0, again.stderr
-    assert json.loads((out / "validation.json").read_text())[0]["rms_km"] == rows[0]["rms_km"]
-    bad = run("validate", "--model", str(tmp_path), "--out", str(out))
+    reloaded = json.loads((tmp_path / "again" / "validation.json").read_text())
+    assert reloaded[0]["rms_km"] == rows[0]["rms_km"]
+    # --overwrite would delete the model that the run reads: refused, nothing touched.
+    inside = run("validate", "--model", model, "--n-val", "8", "--overwrite", "--out", str(out))
+    assert inside.returncode == 1 and "inside --out" in inside.stderr
+    assert (out / "model-replicas-mlp" / "model.json").exists()
+    bad = run("validate", "--model", str(tmp_path), "--out", str(tmp_path / "bad"))
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "model.json" in bad.stderr
+    assert not (tmp_path / "bad").exists()  # a failed run leaves no directory behind
 
 
 def test_toy_quick_writes_the_study(tmp_path):
@@ -266,5 +271,7 @@ def test_validate_bayes_runs_nuts_on_every_case(tmp_path):
     assert all(c in (0.0, 0.5, 1.0) for c in row["coverage_68"] + row["coverage_95"])
     assert all(c95 >= c68 for c68, c95 in zip(row["coverage_68"], row["coverage_95"], strict=True))
     assert "95% cov." in (out / "validation.md").read_text()
-    bad = run("validate", "--method", "bayes", "--model", str(tmp_path), "--out", str(out))
+    bad = run(
+        "validate", "--method", "bayes", "--model", str(tmp_path), "--out", str(tmp_path / "b")
+    )
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "--model" in bad.stderr

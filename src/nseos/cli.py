@@ -8,7 +8,15 @@ noise-injection study; ``nseos fit`` fits an estimator and writes ``posterior.nc
 (both estimators on the bundled data, compared, in one report).
 
 Exit codes: 0 success, 1 bad input or a failed solve (one-line message on stderr, no
-traceback), 2 command-line usage error.
+traceback), 2 command-line usage error (including a number out of range), 130 interrupted
+(Ctrl-C; nothing half-written is left behind).
+
+Every command that writes a run directory (``--out DIR``) checks it before any work, writes
+the run into a temporary folder beside it and renames that into place at the end, so DIR
+holds the previous run or the new one, never a mix; a DIR that already holds files is
+refused unless ``--overwrite`` is given. Compiled programs are kept in JAX's persistent
+compilation cache (``nseos.enable_compilation_cache``; ``--no-compile-cache`` or
+``NSEOS_NO_COMPILE_CACHE=1`` turns it off), so a repeated command skips compilation.
 """
 
 from __future__ import annotations
@@ -17,6 +25,9 @@ import argparse
 import csv
 import io
 import json
+import math
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,6 +38,63 @@ EXIT_INPUT = 1
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 1."""
+
+
+EXIT_INTERRUPTED = 130
+MIN_STARS = 25
+"""Fewest stars ``nseos tov`` accepts on a sequence: at 25 (the default is 100) R(1.4) is
+interpolated to 0.55 m and M_max located to 1e-4 M_sun (docs/performance.md); at 4 stars
+Lambda(1.4) came out 15 % off and the maximum was not bracketed."""
+
+
+def _int_at_least(low: int):
+    """An argparse type: an integer >= ``low`` (a usage error, exit 2, otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _float_in(low: float | None, high: float | None, *, low_open: bool = True):
+    """An argparse type: a finite float in (low, high) (``[low, high)`` if not
+    ``low_open``); None leaves that side open."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        below = low is not None and (value <= low if low_open else value < low)
+        above = high is not None and value >= high
+        if not math.isfinite(value) or below or above:
+            left = "(" if low_open else "["
+            span = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high})"
+            raise argparse.ArgumentTypeError(f"must lie in {span}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+_SHOWN: dict[Path, Path] = {}
+"""The temporary run directory of this command -> the --out the user named (for messages)."""
+
+
+def _shown(path) -> Path:
+    """``path`` as the user will find it: inside --out, not the temporary run directory."""
+    path = Path(path)
+    for tmp, final in _SHOWN.items():
+        if path == tmp or tmp in path.parents:
+            return final / path.relative_to(tmp)
+    return path
 
 
 def _enable_x64() -> None:
@@ -196,7 +264,8 @@ def cmd_observations(args) -> int:
             out = Path(args.out)
             written = save_figure(fig, out / "observations")
             write_text_atomic(out / "observations.txt", obs.table() + "\n")
-            print(f"wrote {', '.join(written)}, {out / 'observations.txt'}")
+            shown = [str(_shown(w)) for w in (*written, out / "observations.txt")]
+            print(f"wrote {', '.join(shown)}")
         else:
             print(f"wrote {', '.join(_save_plot(fig, Path(args.plot)))}")
     return EXIT_OK
@@ -280,7 +349,7 @@ def cmd_fit(args) -> int:
         print(summary_table_markdown(posterior))
         print(
             f"{posterior!r} in {time.perf_counter() - t:.0f} s; "
-            f"wrote {', '.join(map(str, written))}"
+            f"wrote {', '.join(str(_shown(w)) for w in written)}"
         )
     return EXIT_OK
 
@@ -314,7 +383,7 @@ def cmd_compare(args) -> int:
     report = write_comparison(comparison, posteriors, args.out, observations=observations)
     if not args.quiet:
         print(comparison.widths.to_markdown())
-        print(f"wrote {report} and {Path(args.out) / 'report.html'}")
+        print(f"wrote {_shown(report)} and {_shown(Path(args.out) / 'report.html')}")
     return EXIT_OK
 
 
@@ -425,9 +494,16 @@ def _write_validation(out: Path, text: list[str], rows: list[dict], *, quiet: bo
     write_text_atomic(out / "validation.json", json.dumps(rows, indent=1))
     written = _save_plot(_validation_figure(rows), out / "validation.png")
     if not quiet:
-        print(f"wrote {out / 'validation.md'}, {out / 'validation.json'}, {', '.join(written)}")
+        shown = [_shown(p) for p in (out / "validation.md", out / "validation.json", *written)]
+        print(f"wrote {', '.join(map(str, shown))}")
     if not all(np.all(np.isfinite(r["rms_km"])) for r in rows):
-        raise CLIError("validation produced undefined RMS values (see validation.json)")
+        # The files are complete and kept (they show which masses are undefined).
+        print(
+            f"nseos: error: validation produced undefined RMS values (see "
+            f"{_shown(out / 'validation.json')})",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
     return EXIT_OK
 
 
@@ -660,7 +736,7 @@ def cmd_toy(args) -> int:
         print((out / "claims.md").read_text())
     print(
         f"toy study: {len(study.runs)} configurations x {seeds} seeds x {steps} steps in "
-        f"{took:.0f} s; wrote {len(written) + 1} files to {out}/ (start with table.md, "
+        f"{took:.0f} s; wrote {len(written) + 1} files to {_shown(out)}/ (start with table.md, "
         "claims.md, summary.png)"
     )
     return EXIT_OK
@@ -674,6 +750,20 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     common.add_argument("--quiet", action="store_true", help="no progress output")
+    common.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not keep compiled programs on disk (default: kept in "
+        "$NSEOS_CACHE_DIR or ~/.cache/nseos/jax, so a repeated command skips compilation)",
+    )
+    run_dir = argparse.ArgumentParser(add_help=False)
+    run_dir.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an --out directory that already holds files (default: refuse); the "
+        "run is written beside it and swapped in only when complete",
+    )
+    run_dir.set_defaults(writes_run_directory=True)
 
     tov = sub.add_parser(
         "tov",
@@ -695,10 +785,16 @@ def build_parser() -> argparse.ArgumentParser:
     tov.add_argument("--json", action="store_true", help="print a JSON object")
     tov.add_argument("--out", metavar="CSV", help="write the stable-branch curve to CSV")
     tov.add_argument("--plot", metavar="PNG", help="draw the M-R curve")
-    tov.add_argument("--n-stars", type=int, default=100, help="stars on the sequence")
+    tov.add_argument(
+        "--n-stars",
+        type=_int_at_least(MIN_STARS),
+        default=100,
+        help=f"stars on the sequence (default 100, at least {MIN_STARS}: with fewer the "
+        "maximum mass and R(1.4) cannot be located accurately)",
+    )
     tov.add_argument(
         "--steps",
-        type=int,
+        type=_int_at_least(1),
         default=None,
         help="RK4 steps per enthalpy interval (default: the solver's, 10; 2.4x that in the "
         "central region)",
@@ -710,7 +806,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     obs = sub.add_parser(
         "observations",
-        parents=[common],
+        parents=[common, run_dir],
         help="show observations: a table, contours, and optionally an EoS's likelihood",
         description="Print the observations of a file (CSV or TOML, see "
         "nseos.observations.load) or of a bundled catalog, draw their 68%/95% contours "
@@ -729,7 +825,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser(
         "validate",
-        parents=[common],
+        parents=[common, run_dir],
         help="run an estimator's validation protocol on mock data",
         description="Report the RMS radius error at M = 0.6 ... 1.8 M_sun over held-out mock "
         "EoS, next to the published values of arXiv:1711.06748. --method replica trains "
@@ -741,11 +837,18 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--method", choices=["replica", "bayes"], default="replica")
     val.add_argument("--model", metavar="DIR", help="a saved ensemble to validate (no training)")
     val.add_argument("--prior", default="uniform", help="bayes: the prior (as for `nseos fit`)")
-    val.add_argument("--warmup", type=int, default=300, help="bayes: NUTS warm-up per case")
-    val.add_argument("--draws", type=int, default=300, help="bayes: NUTS draws per case")
-    val.add_argument("--chains", type=int, default=2, help="bayes: chains per case")
     val.add_argument(
-        "--chunk-size", type=int, default=4, help="bayes: cases per compiled sampler call"
+        "--warmup", type=_int_at_least(1), default=300, help="bayes: NUTS warm-up per case"
+    )
+    val.add_argument(
+        "--draws", type=_int_at_least(1), default=300, help="bayes: NUTS draws per case"
+    )
+    val.add_argument("--chains", type=_int_at_least(1), default=2, help="bayes: chains per case")
+    val.add_argument(
+        "--chunk-size",
+        type=_int_at_least(1),
+        default=4,
+        help="bayes: cases per compiled sampler call",
     )
     val.add_argument("--regularisation", choices=[*_REGULARISATIONS, "all"], default="replicas")
     val.add_argument(
@@ -754,21 +857,25 @@ def build_parser() -> argparse.ArgumentParser:
         default="mlp",
         help="the original 60-40-40 MLP or the permutation-invariant DeepSets network",
     )
-    val.add_argument("--n-eos", type=int, default=500, help="training EoS")
-    val.add_argument("--n-sets", type=int, default=100, help="catalogues per training EoS")
-    val.add_argument("--n-s", type=int, default=100, help="noise replicas per catalogue")
-    val.add_argument("--models", type=int, default=10, help="ensemble members")
+    val.add_argument("--n-eos", type=_int_at_least(2), default=500, help="training EoS")
+    val.add_argument(
+        "--n-sets", type=_int_at_least(1), default=100, help="catalogues per training EoS"
+    )
+    val.add_argument(
+        "--n-s", type=_int_at_least(1), default=100, help="noise replicas per catalogue"
+    )
+    val.add_argument("--models", type=_int_at_least(1), default=10, help="ensemble members")
     val.add_argument(
         "--epochs",
-        type=int,
+        type=_int_at_least(1),
         default=10,
         help="epochs of n_s replicas each (modes without replicas get n_s times more)",
     )
-    val.add_argument("--batch-size", type=int, default=2000)
-    val.add_argument("--patience", type=int, default=3)
+    val.add_argument("--batch-size", type=_int_at_least(1), default=2000)
+    val.add_argument("--patience", type=_int_at_least(1), default=3)
     val.add_argument(
         "--n-val",
-        type=int,
+        type=_int_at_least(2),
         default=None,
         help="held-out validation EoS (default 200 for replica, 16 for bayes)",
     )
@@ -798,7 +905,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cal.add_argument(
         "--universes",
-        type=int,
+        type=_int_at_least(2),
         default=None,
         help="test universes (default 1000 / 50 bayes)",
     )
@@ -807,22 +914,33 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--model", metavar="DIR", help="replica: a saved ensemble (default: demo's)")
     cal.add_argument(
         "--calibration-universes",
-        type=int,
+        type=_int_at_least(2),
         default=1000,
         help="replica: held-out universes that fit the recalibration",
     )
     cal.add_argument(
-        "--input-draws", type=int, default=10, help="replica: noisy copies per catalogue"
+        "--input-draws",
+        type=_int_at_least(1),
+        default=10,
+        help="replica: noisy copies per catalogue",
     )
-    cal.add_argument("--warmup", type=int, default=300, help="bayes: NUTS warm-up per universe")
-    cal.add_argument("--draws", type=int, default=300, help="bayes: NUTS draws per chain")
-    cal.add_argument("--chains", type=int, default=2, help="bayes: chains per universe")
-    cal.add_argument("--chunk-size", type=int, default=4, help="bayes: universes per call")
+    cal.add_argument(
+        "--warmup", type=_int_at_least(1), default=300, help="bayes: NUTS warm-up per universe"
+    )
+    cal.add_argument(
+        "--draws", type=_int_at_least(1), default=300, help="bayes: NUTS draws per chain"
+    )
+    cal.add_argument(
+        "--chains", type=_int_at_least(1), default=2, help="bayes: chains per universe"
+    )
+    cal.add_argument(
+        "--chunk-size", type=_int_at_least(1), default=4, help="bayes: universes per call"
+    )
     cal.set_defaults(func=cmd_calibrate)
 
     toy = sub.add_parser(
         "toy",
-        parents=[common],
+        parents=[common, run_dir],
         help="run the 1-D noise-injection study (replicas vs parameter noise vs dropout)",
         description="Train 1-2-2-1, 1-4-4-1 and 1-9-9-1 networks with ReLU, leaky ReLU and "
         "sigmoid on 20 points of a peaked 1-D function, plain and with data replicas "
@@ -834,17 +952,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"smoke run: {QUICK_TOY['steps']} steps, {QUICK_TOY['seeds']} seeds (< 1 min)",
     )
-    toy.add_argument("--steps", type=int, default=None, help="optimiser steps (default 100000)")
-    toy.add_argument("--seeds", type=int, default=None, help="seeds per configuration (10)")
-    toy.add_argument("--learning-rate", type=float, default=3e-3, help="Adam step size")
-    toy.add_argument("--input-sigma", type=float, default=0.05, help="std of the noise dx on x")
-    toy.add_argument("--dropout-rate", type=float, default=0.1)
+    toy.add_argument(
+        "--steps", type=_int_at_least(1), default=None, help="optimiser steps (default 100000)"
+    )
+    toy.add_argument(
+        "--seeds", type=_int_at_least(1), default=None, help="seeds per configuration (10)"
+    )
+    toy.add_argument(
+        "--learning-rate", type=_float_in(0.0, None), default=3e-3, help="Adam step size"
+    )
+    toy.add_argument(
+        "--input-sigma",
+        type=_float_in(0.0, None, low_open=False),
+        default=0.05,
+        help="std of the noise dx on x",
+    )
+    toy.add_argument("--dropout-rate", type=_float_in(0.0, 1.0, low_open=False), default=0.1)
     toy.add_argument("--out", default="results/toy", help="output directory")
     toy.set_defaults(func=cmd_toy)
 
     demo = sub.add_parser(
         "demo",
-        parents=[common],
+        parents=[common, run_dir],
         help="the main job: both estimators on the bundled data, compared, in one report",
         description="Run the Bayesian estimator on catalogs.modern() under the uniform and "
         "the chiEFT prior, and the Bayesian and the NN-replica estimator (trained at a demo "
@@ -864,7 +993,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser(
         "fit",
-        parents=[common],
+        parents=[common, run_dir],
         help="fit an estimator to observations; write posterior.nc and summary.json",
         description="Fit the Bayesian (NUTS) or the NN-replica estimator and write "
         "posterior.nc (ArviZ DataTree, netCDF) and summary.json (median and 2.5/16/84/97.5 % "
@@ -886,24 +1015,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--model", metavar="DIR", help="saved NN-replica ensemble (--method replica)")
     fit.add_argument(
-        "--warmup", type=int, help="NUTS warm-up steps per chain (default: NumPyroNUTS's)"
+        "--warmup",
+        type=_int_at_least(1),
+        help="NUTS warm-up steps per chain (default: NumPyroNUTS's)",
     )
-    fit.add_argument("--draws", type=int, help="NUTS draws per chain (default: NumPyroNUTS's)")
-    fit.add_argument("--chains", type=int, help="NUTS chains (default: NumPyroNUTS's)")
+    fit.add_argument(
+        "--draws", type=_int_at_least(1), help="NUTS draws per chain (default: NumPyroNUTS's)"
+    )
+    fit.add_argument("--chains", type=_int_at_least(1), help="NUTS chains (default: NumPyroNUTS's)")
     fit.add_argument(
         "--target-accept",
-        type=float,
+        type=_float_in(0.0, 1.0),
         help="NUTS target acceptance probability (default: NumPyroNUTS's)",
     )
     fit.add_argument(
-        "--prior-draws", type=int, default=500, help="prior draws stored with the posterior"
+        "--prior-draws",
+        type=_int_at_least(0),
+        default=500,
+        help="prior draws stored with the posterior",
     )
     fit.add_argument("--out", required=True, metavar="DIR", help="output directory")
     fit.set_defaults(func=cmd_fit)
 
     cmp_ = sub.add_parser(
         "compare",
-        parents=[common],
+        parents=[common, run_dir],
         help="compare saved posteriors: widths, prior dependence, agreement, figures",
         description="Compare posteriors written by `nseos fit` (directories) or posterior "
         ".nc files; write report.md, report.html, figures and CSV tables to --out.",
@@ -930,11 +1066,117 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _expose_cpu_cores()
+    if argv is None:  # the command line (not a call from Python, which keeps its own Ctrl-C)
+        _exit_on_interrupt()
     try:
-        return args.func(args)
-    except CLIError as err:
-        print(f"nseos: error: {err}", file=sys.stderr)
+        _check_output_files(args)
+        if not args.no_compile_cache and not os.environ.get("NSEOS_NO_COMPILE_CACHE"):
+            from ._config import enable_compilation_cache
+
+            enable_compilation_cache()
+        out = getattr(args, "out", None)
+        if not getattr(args, "writes_run_directory", False) or out is None:
+            return args.func(args)
+        from ._io import run_directory
+
+        _check_inputs_outside(args, Path(out))
+        with run_directory(out, overwrite=args.overwrite) as tmp:
+            _SHOWN[tmp] = Path(out)
+            args.out = str(tmp)
+            return args.func(args)
+    except KeyboardInterrupt:
+        print("nseos: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (CLIError, *_user_errors()) as err:
+        print(f"nseos: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_INPUT
+    finally:
+        _SHOWN.clear()
+
+
+def _check_inputs_outside(args, out: Path) -> None:
+    """Refuse an input (a model, a run, a data file) inside the --out that this run replaces:
+    ``--overwrite`` would delete it."""
+    out = out.resolve()
+    inputs = [getattr(args, name, None) for name in ("model", "observations", "source")]
+    for item in [*inputs, *(getattr(args, "runs", None) or ())]:
+        if item is None or not Path(item).exists():
+            continue
+        path = Path(item).resolve()
+        if path == out or out in path.parents:
+            raise CLIError(
+                f"the input {item} lies inside --out {out}, which this run replaces; "
+                "write the run to another directory"
+            )
+
+
+def _exit_on_interrupt() -> None:
+    """Make Ctrl-C end the command within a moment, even inside XLA's compiler (a native call
+    during which Python's own handler cannot run, for up to a minute): the signal is written
+    to a pipe that a watcher thread reads; it removes the unfinished run directory, prints
+    one line and exits with status 130. Only in the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    signal.signal(signal.SIGINT, lambda *_: None)  # the watcher acts; no KeyboardInterrupt
+
+    def watch() -> None:
+        while True:
+            received = os.read(read_fd, 1)
+            if received and received[0] == signal.SIGINT:
+                for tmp in list(_SHOWN):
+                    shutil.rmtree(tmp, ignore_errors=True)
+                sys.stderr.write("nseos: interrupted; nothing was written\n")
+                sys.stderr.flush()
+                os._exit(EXIT_INTERRUPTED)
+
+    threading.Thread(target=watch, name="nseos-interrupt", daemon=True).start()
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean bad input (a file, a value), reported in one line. Anything else
+    is a bug in nseos and keeps its traceback."""
+    from ._config import PrecisionError
+    from ._io import OutputError
+    from .eos import EOSValidationError
+    from .observations import ObservationError
+
+    return (OutputError, EOSValidationError, ObservationError, PrecisionError, OSError)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().strip("'\"")
+    if isinstance(err, OSError) and err.filename is not None:
+        text = f"{err.filename}: {err.strerror or text}"
+    return " ".join(text.split())
+
+
+_PLOT_FORMATS = ("png", "pdf", "svg", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
+
+
+def _check_output_files(args) -> None:
+    """Before any work: every file option can be written (its folder exists or can be
+    created, it is not a directory) and a --plot names a format matplotlib writes."""
+    from ._io import check_output_file, check_output_folder
+
+    for option in ("out", "plot"):
+        value = getattr(args, option, None)
+        if value is None or (option == "out" and getattr(args, "writes_run_directory", False)):
+            continue
+        if option == "out" and args.func is cmd_calibrate:  # a directory, kept for resuming
+            check_output_folder(value)
+            continue
+        path = check_output_file(value, what=f"--{option}")
+        if option == "plot" and path.suffix.lstrip(".").lower() not in ("", *_PLOT_FORMATS):
+            raise CLIError(
+                f"--plot {value}: unknown figure format {path.suffix!r}; use one of "
+                f"{', '.join('.' + f for f in _PLOT_FORMATS)}"
+            )
 
 
 if __name__ == "__main__":
