@@ -199,7 +199,8 @@ def test_toml_manifest_with_sample_files(tmp_path):
             "mass_msun = '2' is not a number",
         ),
         ("[[observation]\n", None, "not valid TOML"),
-        ('title = "nothing"\n', None, r"no \[\[observation\]\] tables"),
+        ('title = "nothing"\n', None, "unknown top-level key 'title'"),
+        ("", None, r"no \[\[observation\]\] tables"),
     ],
 )
 def test_toml_bad_input(tmp_path, body, extra_file, message):

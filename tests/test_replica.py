@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import curve_jit
+from nseos._io import IntegrityError
 from nseos.bayes import LogUniformSoundSpeed
 from nseos.observations import MassRadiusGaussian, ObservationSet, PulsarMass, mock_observations
 from nseos.replica import (
@@ -213,7 +214,7 @@ def test_load_refuses_foreign_corrupted_or_mismatched(trained, tmp_path):
     with pytest.raises(ValueError, match="different configuration"):
         ReplicaEstimator.load(d, training=other)
     (d / "weights.eqx").write_bytes((d / "weights.eqx").read_bytes()[:100])
-    with pytest.raises(ValueError, match="corrupted weights"):
+    with pytest.raises(IntegrityError, match="modified or damaged"):
         ReplicaEstimator.load(d)
     (d / "model.json").write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="foreign"):
@@ -223,6 +224,57 @@ def test_load_refuses_foreign_corrupted_or_mismatched(trained, tmp_path):
         ReplicaEstimator.load(d)
     with pytest.raises(FileNotFoundError):
         ReplicaEstimator.load(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "flip-weights",
+        "cs2_range",
+        "activation",
+        "band_scale",
+        "no-training-key",
+        "no-hash",
+        "unknown-key-rehashed",
+    ],
+)
+def test_an_edited_or_damaged_model_is_refused(trained, tmp_path, tamper):
+    """Issue 21: flipping 400 bytes of weights.eqx moved R(1.4) by 0.7 km and loaded
+    silently; editing cs2_range or the activation changed the answer. Now each load fails,
+    naming the file."""
+    from nseos._io import DIGEST_KEY, json_digest
+
+    d = trained.save(tmp_path / "ens")
+    header = json.loads((d / "model.json").read_text())
+    if tamper == "flip-weights":
+        raw = bytearray((d / "weights.eqx").read_bytes())
+        middle = len(raw) // 2
+        raw[middle : middle + 400] = bytes(b ^ 0x5A for b in raw[middle : middle + 400])
+        (d / "weights.eqx").write_bytes(bytes(raw))
+        error, match = IntegrityError, r"weights.eqx: the content does not match"
+    else:
+        if tamper == "cs2_range":
+            header["cs2_range"] = [0.0, 1.0]
+        elif tamper == "activation":
+            header["architecture"]["activation"] = "sigmoid"
+        elif tamper == "band_scale":
+            header["band_scale"] = 50.0
+        elif tamper == "no-training-key":
+            del header["training"]
+        elif tamper == "no-hash":
+            del header[DIGEST_KEY]
+        else:  # a well-formed hash over a header with an unknown key: the schema refuses it
+            header.pop(DIGEST_KEY)
+            header["trainig"] = header["training"]
+            header[DIGEST_KEY] = json_digest(header)
+        (d / "model.json").write_text(json.dumps(header))
+        error, match = IntegrityError, "model.json: the content does not match"
+        if tamper == "no-hash":
+            match = "model.json: no content hash"
+        elif tamper == "unknown-key-rehashed":
+            error, match = ValueError, "unknown key 'trainig' \\(did you mean 'training'\\?\\)"
+    with pytest.raises(error, match=match):
+        ReplicaEstimator.load(d)
 
 
 def _catalogue(n, seed=11):

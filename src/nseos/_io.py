@@ -1,13 +1,23 @@
-"""Atomic file output: a crash never leaves a half-written result behind."""
+"""Files in and out: atomic output (a crash never leaves a half-written result behind), run
+directories written as one unit, strict CSV and JSON, and content hashes that show when a
+saved file was modified or damaged."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import difflib
+import hashlib
+import json
+import math
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -104,3 +114,144 @@ def run_directory(out: str | os.PathLike, *, overwrite: bool = False) -> Iterato
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_input_file(path: str | os.PathLike, *, what: str) -> Path:
+    """``path`` as an existing file; FileNotFoundError (naming ``what``) if it is missing,
+    IsADirectoryError if it is a directory."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a directory, not a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return path
+
+
+def read_csv(path: Path, *, error: type[Exception]) -> tuple[list[str], list[tuple[int, list]]]:
+    """The header (names stripped) and the non-blank rows (with their line numbers) of a CSV
+    file. A byte-order mark (as spreadsheet programs write) is accepted; an empty file, a
+    duplicated column name or text that is not UTF-8 raise ``error`` naming the file."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            lines = list(csv.reader(fh))
+    except UnicodeDecodeError:
+        raise error(f"{path}: not a text (UTF-8) CSV file") from None
+    except csv.Error as err:
+        raise error(f"{path}: not a valid CSV file ({err})") from None
+    rows = [(i, r) for i, r in enumerate(lines, start=1) if any(c.strip() for c in r)]
+    if not rows:
+        raise error(f"{path}: the file is empty")
+    header = [c.strip() for c in rows[0][1]]
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise error(f"{path}: the column(s) {', '.join(repeated)} appear more than once")
+    return header, rows[1:]
+
+
+def did_you_mean(name: str, known) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``known``, or an empty string."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def json_text(document, *, indent: int | None = 1) -> str:
+    """``document`` as strict JSON: NaN and infinities become ``null`` (Python's ``json``
+    would write bare ``NaN``, which strict parsers reject); numpy scalars and arrays become
+    numbers and lists."""
+    return json.dumps(_strict(document), indent=indent, allow_nan=False)
+
+
+def _strict(value):
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return _strict(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# --- integrity of saved files -----------------------------------------------------------------
+
+
+class IntegrityError(ValueError):
+    """A saved file whose content does not match the hash written with it: it was modified
+    or damaged after nseos wrote it."""
+
+
+DIGEST_KEY = "content_sha256"
+"""Where a saved file keeps the SHA-256 of its own payload."""
+
+
+def array_digest(arrays: dict[str, np.ndarray], extra: dict | None = None) -> str:
+    """SHA-256 of named arrays (name, dtype, shape and bytes, in name order; text arrays by
+    their strings, whatever their dtype) and of a JSON-able ``extra``."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.asarray(arrays[name])
+        h.update(name.encode() + b"\0")
+        if a.dtype.kind in "OUS":  # text: the same however the reader types it
+            h.update(b"text" + str(a.shape).encode())
+            h.update("\0".join(str(v) for v in a.reshape(-1).tolist()).encode())
+        else:
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+    if extra is not None:
+        h.update(json_text(extra, indent=None).encode())
+    return h.hexdigest()
+
+
+def json_digest(document) -> str:
+    """SHA-256 of a JSON-able document in canonical form (sorted keys, no spaces)."""
+    text = json.dumps(_strict(document), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_digest(path, expected, actual: str) -> None:
+    """Raise :class:`IntegrityError` naming ``path`` unless the two digests agree."""
+    if expected is None:
+        raise IntegrityError(
+            f"{path}: no content hash; the file was not written by this nseos (or its hash "
+            "was removed), so its integrity cannot be checked. Rebuild it."
+        )
+    if str(expected) != actual:
+        raise IntegrityError(
+            f"{path}: the content does not match the hash written with it; the file was "
+            "modified or damaged after nseos wrote it. Rebuild it, or restore a copy."
+        )
+
+
+def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """Write named arrays to an ``.npz`` file (no pickle) with the hash of its content,
+    atomically."""
+    path = Path(path)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    digest = np.asarray(array_digest(arrays))
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays, **{DIGEST_KEY: digest})
+    return path
+
+
+def load_npz(path: str | os.PathLike, *, what: str) -> dict[str, np.ndarray]:
+    """Read an ``.npz`` written by :func:`save_npz` and check its content hash. A file that
+    is not a readable ``.npz`` is a ValueError naming ``what``; a hash mismatch an
+    :class:`IntegrityError`."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: not an nseos {what} file ({err})") from None
+    expected = arrays.pop(DIGEST_KEY, None)
+    check_digest(path, None if expected is None else str(expected), array_digest(arrays))
+    return arrays

@@ -159,7 +159,7 @@ def _solve_curve(eos, n_stars: int, steps: int | None):
 def cmd_tov(args) -> int:
     import numpy as np
 
-    from ._io import write_text_atomic
+    from ._io import json_text, write_text_atomic
 
     _enable_x64()
     eos = _load_eos(args)
@@ -193,7 +193,7 @@ def cmd_tov(args) -> int:
         fig = mass_radius_figure([(label, curve)])
         _save_plot(fig, path)
     if args.json:
-        print(json.dumps(summary))
+        print(json_text(summary, indent=None))
     else:
         reached = "" if summary["max_mass_reached"] else " (not reached within the table)"
         print(f"M_max      = {summary['max_mass_msun']:.4f} M_sun{reached}")
@@ -488,10 +488,10 @@ def cmd_validate(args) -> int:
 def _write_validation(out: Path, text: list[str], rows: list[dict], *, quiet: bool) -> int:
     import numpy as np
 
-    from ._io import write_text_atomic
+    from ._io import json_text, write_text_atomic
 
     write_text_atomic(out / "validation.md", "\n".join(text))
-    write_text_atomic(out / "validation.json", json.dumps(rows, indent=1))
+    write_text_atomic(out / "validation.json", json_text(rows))
     written = _save_plot(_validation_figure(rows), out / "validation.png")
     if not quiet:
         shown = [_shown(p) for p in (out / "validation.md", out / "validation.json", *written)]
@@ -1142,15 +1142,24 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean bad input (a file, a value), reported in one line. Anything else
     is a bug in nseos and keeps its traceback."""
     from ._config import PrecisionError
-    from ._io import OutputError
+    from ._io import IntegrityError, OutputError
     from .eos import EOSValidationError
     from .observations import ObservationError
 
-    return (OutputError, EOSValidationError, ObservationError, PrecisionError, OSError)
+    return (
+        OutputError,
+        IntegrityError,
+        EOSValidationError,
+        ObservationError,
+        PrecisionError,
+        OSError,
+    )
 
 
 def _one_line(err: BaseException) -> str:
-    text = str(err).strip().strip("'\"")
+    text = str(err).strip()
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":  # a KeyError's repr
+        text = text[1:-1]
     if isinstance(err, OSError) and err.filename is not None:
         text = f"{err.filename}: {err.strerror or text}"
     return " ".join(text.split())

@@ -15,16 +15,16 @@ diagnostics.
 
 from __future__ import annotations
 
-import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import jax
 
 from ._config import cache_root
-from ._io import write_text_atomic
+from ._io import json_text, write_text_atomic
 from .bayes import NumPyroNUTS
 from .observations import ObservationSet
 from .posterior import EoSPosterior
@@ -81,7 +81,7 @@ def write_fit(
     out = Path(out_dir)
     nc = posterior.save(out / "posterior.nc")
     summary = out / "summary.json"
-    write_text_atomic(summary, json.dumps(summary_document(posterior, observations), indent=1))
+    write_text_atomic(summary, json_text(summary_document(posterior, observations)))
     return [nc, summary]
 
 
@@ -175,8 +175,8 @@ def demo_replica(scale: DemoScale, key: jax.Array, *, cache_dir: Path, progress:
     if (model_dir / "model.json").is_file():
         try:
             return ReplicaEstimator.load(model_dir), True
-        except (OSError, ValueError):
-            pass  # a stale or damaged cache entry: retrain and overwrite it
+        except (OSError, ValueError) as err:  # stale or damaged: retrain and overwrite it
+            warnings.warn(f"retraining the demo's cached ensemble: {err}", stacklevel=2)
     trained = est.train(key, cache_dir=cache_dir, progress=progress)
     trained.save(model_dir)
     return trained, False
@@ -202,8 +202,6 @@ def run_demo(
 
     Returns the path of ``report.md``.
     """
-    import warnings
-
     from . import catalogs
     from ._config import enable_compilation_cache
     from .bayes import BayesianEstimator

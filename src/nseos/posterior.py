@@ -33,7 +33,7 @@ import numpy as np
 import xarray as xr
 
 from . import units
-from ._io import atomic_path
+from ._io import DIGEST_KEY, array_digest, atomic_path, check_digest
 from .eos import AbstractEOS
 from .tov import RK4, mass_radius_curve
 
@@ -214,6 +214,19 @@ def _arviz_values(result, group: str, name: str) -> np.ndarray:
     return np.asarray(node[name].values)
 
 
+def _tree_digest(tree: xr.DataTree) -> str:
+    """SHA-256 of a DataTree's content: each group's variables and coordinates (values,
+    dtype, shape) and attributes, the root's ``content_sha256`` excluded."""
+    arrays, attrs = {}, {}
+    for node in tree.subtree:
+        group = node.path
+        for name, var in node.dataset.variables.items():
+            arrays[f"{group}:{name}"] = var.values
+            attrs[f"{group}:{name}"] = {**var.attrs, "dims": list(var.dims)}
+        attrs[group] = {k: v for k, v in node.attrs.items() if k != DIGEST_KEY}
+    return array_digest(arrays, attrs)
+
+
 class EoSPosterior:
     """EoS posterior (or ensemble) draws with derived quantities, as an ArviZ DataTree.
 
@@ -380,10 +393,15 @@ class EoSPosterior:
 
     # --- files ----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the DataTree to a netCDF-4 file (h5netcdf engine), atomically."""
+        """Write the DataTree to a netCDF-4 file (h5netcdf engine), atomically, with the
+        SHA-256 of its content (every group's variables, coordinates and attributes) in the
+        root attribute ``content_sha256``, which :meth:`load` checks."""
         path = Path(path)
+        tree = self.datatree.copy()
+        tree.attrs = {k: v for k, v in tree.attrs.items() if k != DIGEST_KEY}
+        tree.attrs[DIGEST_KEY] = _tree_digest(tree)
         with atomic_path(path) as tmp:
-            self.datatree.to_netcdf(tmp, engine="h5netcdf")
+            tree.to_netcdf(tmp, engine="h5netcdf")
         return path
 
     @classmethod
@@ -394,8 +412,12 @@ class EoSPosterior:
             raise FileNotFoundError(f"posterior file not found: {path}")
         try:
             tree = xr.open_datatree(path, engine="h5netcdf").load()
-        except OSError as err:
+        except (OSError, ValueError, KeyError) as err:
             raise ValueError(f"{path}: not a netCDF-4 posterior file ({err})") from None
+        attrs = dict(tree.attrs)
+        expected = attrs.pop(DIGEST_KEY, None)
+        tree.attrs = attrs
+        check_digest(path, expected, _tree_digest(tree))
         return cls(tree)
 
     def to_datatree(self) -> xr.DataTree:

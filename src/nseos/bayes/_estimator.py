@@ -88,6 +88,12 @@ class BayesianEstimator(AbstractEstimator):
     quadrature: BranchQuadrature = BranchQuadrature(panels=16)
     n_prior_draws: int = eqx.field(static=True, default=500)
 
+    def __check_init__(self):
+        if int(self.n_prior_draws) < 0:  # a negative count would slice off the last draws
+            raise ValueError(f"n_prior_draws must be >= 0, got {self.n_prior_draws}")
+        if int(self.n_stars) < 8:
+            raise ValueError(f"n_stars must be at least 8, got {self.n_stars}")
+
     @property
     def n_params(self) -> int:
         return self.eos_family.cs2.shape[0]

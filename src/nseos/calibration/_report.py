@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -245,7 +244,7 @@ def write_calibration(
 ) -> Path:
     """``report.md`` + ``report.html``, the coverage table (Markdown, CSV), the rank-ECDF and
     coverage-curve figures (PNG, PDF) and ``calibration.json`` into ``out``."""
-    from .._io import write_text_atomic
+    from .._io import json_text, write_text_atomic
     from ..compare._report import Report
 
     out = Path(out)
@@ -273,5 +272,5 @@ def write_calibration(
     )
     rows = {name: [r._asdict() for r in coverage_rows(u)] for name, u in variants.items()}
     doc = {"format": "nseos-calibration", "version": 1, "coverage": rows, **(extra or {})}
-    write_text_atomic(out / "calibration.json", json.dumps(doc, indent=1, default=float))
+    write_text_atomic(out / "calibration.json", json_text(doc))
     return report.write()

@@ -70,8 +70,8 @@ class Universes(NamedTuple):
         )
 
     def save(self, path) -> None:
-        """An ``.npz`` file (no pickle), written atomically."""
-        from .._io import atomic_path
+        """An ``.npz`` file (no pickle) with the hash of its content, written atomically."""
+        from .._io import save_npz
 
         arrays = {}
         for name, v in self._asdict().items():
@@ -79,20 +79,23 @@ class Universes(NamedTuple):
                 arrays |= {f"{name}:{k}": a for k, a in v.items()}
             elif v is not None:
                 arrays[name] = v
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+        save_npz(path, arrays)
 
     @classmethod
     def load(cls, path) -> Universes:
-        with np.load(path, allow_pickle=False) as z:
-            fields = {}
-            for name in cls._fields:
-                if name in z.files:
-                    fields[name] = z[name]
-                    continue
-                keys = [k for k in z.files if k.startswith(f"{name}:")]
-                fields[name] = {k.split(":", 1)[1]: z[k] for k in keys} if keys else None
-            return cls(**fields)
+        """Read a file written by :meth:`save`; its content hash must match
+        (:class:`nseos._io.IntegrityError` otherwise)."""
+        from .._io import load_npz
+
+        z = load_npz(path, what="calibration-state")
+        fields = {}
+        for name in cls._fields:
+            if name in z:
+                fields[name] = z[name]
+                continue
+            keys = [k for k in z if k.startswith(f"{name}:")]
+            fields[name] = {k.split(":", 1)[1]: z[k] for k in keys} if keys else None
+        return cls(**fields)
 
     @classmethod
     def concatenate(cls, parts: list[Universes]) -> Universes:
@@ -315,7 +318,7 @@ def bayes_universes(
     """
     from pathlib import Path
 
-    from .._io import atomic_path
+    from .._io import load_npz, save_npz
     from ..bayes import sample_universes
     from ..observations import MassRadiusGaussian, ObservationSet
 
@@ -331,8 +334,8 @@ def bayes_universes(
     if store is not None:
         for i in range(n_universes):
             if path(i).exists():
-                with np.load(path(i), allow_pickle=False) as z:
-                    done[i] = (z["draws"], int(z["divergences"]))
+                z = load_npz(path(i), what="calibration-state")
+                done[i] = (z["draws"], int(z["divergences"]))
     todo = [i for i in range(n_universes) if i not in done]
 
     def save(ids, chunk):
@@ -342,8 +345,9 @@ def bayes_universes(
         for j, i in enumerate(ids):
             done[int(i)] = (flat[j, pick], int(chunk.divergences()[j]))
             if store is not None:
-                with atomic_path(path(int(i))) as tmp, open(tmp, "wb") as f:
-                    np.savez(f, draws=flat[j, pick], divergences=chunk.divergences()[j])
+                save_npz(
+                    path(int(i)), {"draws": flat[j, pick], "divergences": chunk.divergences()[j]}
+                )
 
     if todo:
         sets = [

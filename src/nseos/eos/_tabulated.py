@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import warnings
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 
 from .. import units
 from .._config import require_x64
+from .._io import check_input_file, read_csv
 from .._typing import Array, Float
 from ._base import AbstractEOS, EOSState
 from ._errors import AcausalEOSWarning, EOSValidationError
@@ -322,38 +322,30 @@ def _validate_table(p: np.ndarray, e: np.ndarray, n: np.ndarray | None, name: st
 
 def read_eos_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Read (p, eps, n or None) from an EoS CSV file; see :meth:`Tabulated.from_csv`."""
-    if not path.is_file():
-        raise FileNotFoundError(f"EoS file not found: {path}")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = [c.strip() for c in next(reader)]
-        except StopIteration:
-            raise EOSValidationError(f"{path}: the file is empty.") from None
-        missing = [c for c in (PRESSURE_COLUMN, ENERGY_COLUMN) if c not in header]
-        if missing:
+    check_input_file(path, what="EoS file")
+    header, lines = read_csv(path, error=EOSValidationError)
+    missing = [c for c in (PRESSURE_COLUMN, ENERGY_COLUMN) if c not in header]
+    if missing:
+        raise EOSValidationError(
+            f"{path}: missing column(s) {', '.join(missing)}; the header must name "
+            f"{PRESSURE_COLUMN} and {ENERGY_COLUMN} (found: {', '.join(header)})."
+        )
+    i_p, i_e = header.index(PRESSURE_COLUMN), header.index(ENERGY_COLUMN)
+    n_col = next((c for c in NUMBER_DENSITY_COLUMNS if c in header), None)
+    i_n = header.index(n_col) if n_col else None
+    rows = []
+    for line_no, row in lines:
+        if len(row) != len(header):
             raise EOSValidationError(
-                f"{path}: missing column(s) {', '.join(missing)}; the header must name "
-                f"{PRESSURE_COLUMN} and {ENERGY_COLUMN} (found: {', '.join(header)})."
+                f"{path}, line {line_no}: {len(row)} fields, the header has {len(header)}."
             )
-        i_p, i_e = header.index(PRESSURE_COLUMN), header.index(ENERGY_COLUMN)
-        n_col = next((c for c in NUMBER_DENSITY_COLUMNS if c in header), None)
-        i_n = header.index(n_col) if n_col else None
-        rows = []
-        for line_no, row in enumerate(reader, start=2):
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != len(header):
-                raise EOSValidationError(
-                    f"{path}, line {line_no}: {len(row)} fields, the header has {len(header)}."
-                )
-            cells = [row[i_p], row[i_e]] + ([row[i_n]] if i_n is not None else [])
-            try:
-                rows.append([float(c) for c in cells])
-            except ValueError:
-                raise EOSValidationError(
-                    f"{path}, line {line_no}: non-numeric value in {cells}."
-                ) from None
+        cells = [row[i_p], row[i_e]] + ([row[i_n]] if i_n is not None else [])
+        try:
+            rows.append([float(c) for c in cells])
+        except ValueError:
+            raise EOSValidationError(
+                f"{path}, line {line_no}: non-numeric value in {cells}."
+            ) from None
     if not rows:
         raise EOSValidationError(f"{path}: the file has a header but no data rows.")
     data = np.asarray(rows)

@@ -37,17 +37,21 @@ TOML (paths relative to the TOML file)::
     radius_km = 11.0
     radius_sigma_km = 1.5
     correlation = 0.0
+
+Every reader is strict: an unknown key in a TOML table (with a "did you mean" suggestion), a
+duplicated or unknown CSV column, a non-numeric or non-finite value are refused with an
+:class:`ObservationError` naming the file and the row; a byte-order mark is accepted.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import tomllib
 from pathlib import Path
 
 import numpy as np
 
+from .._io import check_input_file, did_you_mean, read_csv
 from ._base import AbstractObservation, ObservationError
 from ._gaussian import MassRadiusGaussian, PulsarMass
 from ._samples import FlatComponentTidalPrior, MassRadiusSamples, TidalDeformability
@@ -63,6 +67,14 @@ CSV_COLUMNS = (
     "correlation",
 )
 KINDS = ("mass_radius", "mass", "mass_radius_samples", "tidal")
+TOML_KEYS = {
+    "mass_radius": ("mass_msun", "mass_sigma_msun", "radius_km", "radius_sigma_km", "correlation"),
+    "mass": ("mass_msun", "minus_sigma_msun", "plus_sigma_msun"),
+    "mass_radius_samples": ("file",),
+    "tidal": ("file", "analysis_lambda_max"),
+}
+"""The keys of each kind's [[observation]] table besides name, kind and reference; any
+other key is refused (a misspelt optional key would otherwise be ignored silently)."""
 SAMPLE_COLUMNS = {
     "mass_radius_samples": ("mass_msun", "radius_km"),
     "tidal": ("m1_source_msun", "m2_source_msun", "lambda1", "lambda2"),
@@ -79,9 +91,7 @@ def load(path: str | os.PathLike) -> ObservationSet:
     ObservationError
         Anything malformed; the message names the file, row or field.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"observation file not found: {path}")
+    path = check_input_file(path, what="observation file")
     if path.suffix.lower() == ".toml":
         return _load_toml(path)
     return _load_csv(path)
@@ -98,12 +108,7 @@ def _number(text: str, field: str, where: str) -> float:
 
 
 def _load_csv(path: Path) -> ObservationSet:
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if not rows:
-        raise ObservationError(f"{path}: the file is empty")
-    header = [c.strip() for c in rows[0]]
+    header, rows = read_csv(path, error=ObservationError)
     if tuple(header) != CSV_COLUMNS:
         unknown = [c for c in header if c not in CSV_COLUMNS]
         missing = [c for c in CSV_COLUMNS if c not in header]
@@ -116,10 +121,10 @@ def _load_csv(path: Path) -> ObservationSet:
             f"{path}: wrong header ({'; '.join(detail) or 'wrong column order'}); expected "
             f"{','.join(CSV_COLUMNS)}"
         )
-    if len(rows) == 1:
+    if not rows:
         raise ObservationError(f"{path}: the file has a header but no observations")
     observations = []
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in rows:
         where = f"{path}, row {line}"
         if len(row) != len(CSV_COLUMNS):
             raise ObservationError(f"{where}: {len(row)} fields, expected {len(CSV_COLUMNS)}")
@@ -159,6 +164,8 @@ def _construct(where: str, cls, *args, **kwargs):
         # Replace the generic "observation 'x'" prefix with the file position.
         message = str(err).split(": ", 1)[-1]
         raise ObservationError(f"{where}: {message}") from None
+    except ValueError as err:  # e.g. degenerate samples (singular covariance) in the KDE
+        raise ObservationError(f"{where}: {err}") from None
 
 
 def _as_set(observations, path) -> ObservationSet:
@@ -170,30 +177,21 @@ def _as_set(observations, path) -> ObservationSet:
 
 def read_sample_file(path: Path, columns: tuple[str, ...], where: str) -> dict[str, np.ndarray]:
     """Read named numeric columns of a one-header CSV of posterior samples."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{where}: sample file not found: {path}")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise ObservationError(f"{path}: the sample file is empty")
-        header = [c.strip() for c in header]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise ObservationError(
-                f"{path}: missing column(s) {', '.join(missing)}; the header is {','.join(header)}"
-            )
-        idx = [header.index(c) for c in columns]
-        data = []
-        for line, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            try:
-                data.append([float(row[i]) for i in idx])
-            except (ValueError, IndexError):
-                raise ObservationError(
-                    f"{path}, row {line}: a value is missing or not numeric"
-                ) from None
+    check_input_file(path, what=f"{where}: sample file")
+    header, rows = read_csv(path, error=ObservationError)
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ObservationError(
+            f"{path}: missing column(s) {', '.join(missing)}; the header is {','.join(header)}"
+        )
+    idx = [header.index(c) for c in columns]
+    data = []
+    for line, row in rows:
+        try:
+            data.append([float(row[i]) for i in idx])
+        except (ValueError, IndexError):
+            message = f"{path}, row {line}: a value is missing or not numeric"
+            raise ObservationError(message) from None
     arr = np.asarray(data, dtype=float).reshape(-1, len(columns))
     bad = np.nonzero(~np.all(np.isfinite(arr), axis=1))[0]
     if bad.size:
@@ -207,6 +205,12 @@ def _load_toml(path: Path) -> ObservationSet:
             doc = tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
         raise ObservationError(f"{path}: not valid TOML ({err})") from None
+    for key in doc:
+        if key != "observation":
+            raise ObservationError(
+                f"{path}: unknown top-level key {key!r}{did_you_mean(key, ['observation'])}; "
+                "a manifest holds [[observation]] tables"
+            )
     entries = doc.get("observation")
     if not isinstance(entries, list) or not entries:
         raise ObservationError(f"{path}: no [[observation]] tables")
@@ -220,6 +224,13 @@ def _load_toml(path: Path) -> ObservationSet:
             raise ObservationError(
                 f"{where}: unknown kind {kind!r}; expected one of {', '.join(KINDS)}"
             )
+        known = ("name", "kind", "reference", *TOML_KEYS[kind])
+        for key in entry:
+            if key not in known:
+                raise ObservationError(
+                    f"{where} ({name}): unknown key {key!r}{did_you_mean(key, known)}; a "
+                    f"{kind!r} observation takes {', '.join(known)}"
+                )
         if kind in SAMPLE_COLUMNS:
             file = entry.get("file")
             if not isinstance(file, str):

@@ -62,7 +62,14 @@ that the coarse pass's error in locating that star never cuts the integration ra
 
 
 class LikelihoodStatus(enum.IntEnum):
-    """Why a likelihood evaluation was masked to -inf (0 = it was not)."""
+    """Why a likelihood evaluation was masked to -inf (0 = it was not).
+
+    ``NO_SUPPORT``: some observation's own term is -inf. Radio masses (closed form, a
+    Gaussian tail for every M_max) and mass-radius stars out of the branch's reach (their
+    density integrated over the whole branch, tiny but finite; ``LogLikelihood.reached``
+    records the miss) never cause it: a pulsar heavier than M_max lowers ln L smoothly.
+    This docstring is the one statement of these semantics; the docs point here.
+    """
 
     OK = 0
     SOLVER_FAILED = 1

@@ -112,6 +112,20 @@ class SampleTable:
     __eq__ = object.__eq__
 
 
+def _check_spread(where: str, columns: dict[str, np.ndarray]) -> None:
+    """A KDE needs spread in every direction: a constant column, or columns on one line,
+    have a singular covariance (no density to evaluate)."""
+    x = np.stack(list(columns.values()), axis=1)
+    scaled = (x - x.mean(axis=0)) / np.maximum(np.abs(x).max(axis=0), 1e-300)
+    singular = np.linalg.svd(scaled, compute_uv=False)
+    if singular[-1] <= 1e-8 * singular[0]:
+        raise ObservationError(
+            f"{where}: the samples are degenerate (singular covariance: a constant column, "
+            f"or columns that lie on one line); a KDE likelihood needs spread in "
+            f"{', '.join(columns)}"
+        )
+
+
 def _as_columns(where: str, **columns) -> dict[str, np.ndarray]:
     out = {}
     n = None
@@ -185,6 +199,7 @@ class MassRadiusSamples(AbstractStarObservation):
         for key, arr in cols.items():
             if np.any(arr <= 0):
                 raise ObservationError(f"{where}: {key} samples must be positive")
+        _check_spread(where, cols)
         self.name = str(name)
         self.samples = SampleTable(cols)
         self.reference = str(reference)

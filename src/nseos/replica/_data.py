@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._io import atomic_path
+from .._io import load_npz, save_npz
 from .._typing import Array, Float
 from ..bayes import AbstractEoSPrior, UniformSoundSpeed
 from ..eos import SpeedOfSoundSegments
@@ -138,23 +139,18 @@ class TrainingData(NamedTuple):
         return self.cs2.shape[0]
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write ``.npz`` atomically (no pickle)."""
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(
-                    f,
-                    **{k: np.asarray(v) for k, v in self._asdict().items()},
-                )
-        return path
+        """Write ``.npz`` atomically (no pickle), with the hash of its content."""
+        return save_npz(path, {k: np.asarray(v) for k, v in self._asdict().items()})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainingData:
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                fields = {k: f[k] for k in cls._fields}
-        except (OSError, ValueError, KeyError) as err:
-            raise ValueError(f"{path}: not an nseos training-data file ({err})") from err
+        """Read a file written by :meth:`save`; its content hash must match
+        (:class:`nseos._io.IntegrityError` otherwise)."""
+        arrays = load_npz(path, what="training-data")
+        missing = [k for k in cls._fields if k not in arrays]
+        if missing:
+            raise ValueError(f"{path}: not an nseos training-data file (no {', '.join(missing)})")
+        fields = {k: arrays[k] for k in cls._fields}
         fields["n_rejected"] = int(fields["n_rejected"])
         fields["config_hash"] = str(fields["config_hash"])
         fields["config_description"] = str(fields["config_description"])
@@ -199,9 +195,13 @@ def generate_training_data(
     digest = config_hash(config, key)
     path = None if cache_dir is None else Path(cache_dir) / f"training-{digest[:20]}.npz"
     if path is not None and path.exists():
-        data = TrainingData.load(path)
-        if data.config_hash == digest:
-            return data
+        try:
+            data = TrainingData.load(path)
+        except ValueError as err:  # damaged, edited, or written by an older nseos
+            warnings.warn(f"rebuilding the training-data cache entry: {err}", stacklevel=2)
+        else:
+            if data.config_hash == digest:
+                return data
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -30,7 +30,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import __version__
-from .._io import atomic_path, write_text_atomic
+from .._io import (
+    DIGEST_KEY,
+    atomic_path,
+    check_digest,
+    did_you_mean,
+    file_sha256,
+    json_digest,
+    write_text_atomic,
+)
 from ..estimator import AbstractEstimator
 from ..observations import MassRadiusGaussian, ObservationSet
 from ..posterior import EoSPosterior, derived_quantities
@@ -57,7 +65,27 @@ from ._train import (
 FILE_FORMAT = "nseos-replica-ensemble"
 _TRAINING_DATA_TAG = 0x7D0
 _PRIOR_DRAWS_TAG = 0x7D1
-FILE_FORMAT_VERSION = 1
+FILE_FORMAT_VERSION = 2
+"""2: model.json carries the SHA-256 of the weights file and of its own content."""
+HEADER_KEYS = (
+    "format",
+    "format_version",
+    "training",
+    "training_data_hash",
+    "architecture",
+    "regularisation",
+    "loss",
+    "settings",
+    "n_models",
+    "input_draws",
+    "band_scale",
+    "cs2_range",
+    "history",
+    "versions",
+    "weights_sha256",
+    DIGEST_KEY,
+)
+"""Every key of model.json; all are required, and no other is accepted."""
 _HEADER = "model.json"
 _WEIGHTS = "weights.eqx"
 
@@ -347,12 +375,15 @@ class ReplicaEstimator(AbstractEstimator):
         ``weights.eqx`` (:func:`eqx.tree_serialise_leaves`) into ``directory``, atomically."""
         if self.ensemble is None:
             raise ValueError("nothing to save: the estimator is not trained")
-        text = json.dumps(self.header(), indent=1)  # fails before anything is written
+        header = self.header()
+        json.dumps(header)  # fails before anything is written
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(directory / _WEIGHTS) as tmp:
             eqx.tree_serialise_leaves(tmp, self.ensemble)
-        write_text_atomic(directory / _HEADER, text)
+            header["weights_sha256"] = file_sha256(tmp)
+        header[DIGEST_KEY] = json_digest(header)
+        write_text_atomic(directory / _HEADER, json.dumps(header, indent=1))
         return directory
 
     @classmethod
@@ -378,8 +409,22 @@ class ReplicaEstimator(AbstractEstimator):
         if header.get("format_version") != FILE_FORMAT_VERSION:
             raise ValueError(
                 f"{directory}: format version {header.get('format_version')}, this nseos "
-                f"reads {FILE_FORMAT_VERSION}"
+                f"reads {FILE_FORMAT_VERSION}; retrain the ensemble"
             )
+        # Integrity first: an edited header (cs2_range, activation, band_scale) or damaged
+        # weights would otherwise load and change every answer.
+        content = {k: v for k, v in header.items() if k != DIGEST_KEY}
+        check_digest(directory / _HEADER, header.get(DIGEST_KEY), json_digest(content))
+        unknown = [k for k in header if k not in HEADER_KEYS]
+        missing = [k for k in HEADER_KEYS if k not in header]
+        if unknown or missing:
+            detail = [f"unknown key {k!r}{did_you_mean(k, HEADER_KEYS)}" for k in unknown]
+            detail += [f"missing key {k!r}" for k in missing]
+            raise ValueError(f"{directory / _HEADER}: {'; '.join(detail)}")
+        weights = directory / _WEIGHTS
+        if not weights.is_file():
+            raise FileNotFoundError(f"{directory}: weights file {_WEIGHTS} missing")
+        check_digest(weights, header["weights_sha256"], file_sha256(weights))
         t = header["training"]
         if n_stars is not None and t["n_stars"] != n_stars:
             raise ValueError(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import write_text_atomic
+from .._io import json_text, write_text_atomic
 from ._network import TOY_ACTIVATIONS
 from ._problem import SpectralPeaks, ToyProblem
 from ._study import RunResult, StudyResult, StudySettings
@@ -448,8 +448,8 @@ def write_report(
         "table.md": table_markdown(rows),
         "table.csv": table_csv(rows),
         "claims.md": verdict_markdown(c),
-        "claims.json": json.dumps(c, indent=2),
-        "results.json": json.dumps(results_json(study)),
+        "claims.json": json_text(c, indent=2),
+        "results.json": json_text(results_json(study), indent=None),
     }
     written = []
     for name, text in files.items():
