@@ -66,6 +66,15 @@ def _files(tmp):
             zip(p[::-1], e, strict=True),
         )
     )
+    acausal = p.copy()
+    acausal[-5:] = acausal[-6] + 1.5 * (e[-5:] - e[-6])  # dp/de = 1.5 at the top
+    f["eos_acausal"] = str(
+        write_csv(
+            tmp / "acausal.csv",
+            ["pressure_mev_fm3", "energy_density_mev_fm3"],
+            zip(acausal, e, strict=True),
+        )
+    )
     f["dir"] = str(tmp / "adir")
     (tmp / "adir").mkdir()
     f["file"] = str(tmp / "afile")
@@ -211,6 +220,7 @@ CLI_CASES = [
     ("tov-missing-column", "tov {eos_missing_col}", 1, "missing column"),
     ("tov-binary-file", "tov {eos_binary}", 1, "UTF-8"),
     ("tov-non-monotonic", "tov {eos_decreasing}", 1, "increase strictly"),
+    ("tov-acausal", "tov {eos_acausal}", 1, "--truncate-acausal"),
     ("tov-file-and-name", "tov {eos_dup} --eos SLy4", 1, "not both"),
     ("tov-no-eos", "tov", 1, "give an EoS file"),
     ("tov-unknown-name", "tov --eos SLy5", 1, "SLy5"),

@@ -110,7 +110,11 @@ def _load_eos(args):
         if args.eos_file is not None and args.eos is not None:
             raise CLIError("give either an EoS file or --eos NAME, not both")
         if args.eos_file is not None:
-            return eos_mod.Tabulated.from_csv(args.eos_file, allow_acausal=args.allow_acausal)
+            return eos_mod.Tabulated.from_csv(
+                args.eos_file,
+                allow_acausal=args.allow_acausal,
+                truncate_acausal=args.truncate_acausal,
+            )
         if args.eos is None:
             raise CLIError("give an EoS file or --eos NAME (see --help)")
         name = args.eos
@@ -243,7 +247,11 @@ def cmd_observations(args) -> int:
 
         from .observations import Likelihood, LikelihoodStatus
 
-        eos = _load_eos(argparse.Namespace(eos_file=None, eos=args.eos, allow_acausal=False))
+        eos = _load_eos(
+            argparse.Namespace(
+                eos_file=None, eos=args.eos, allow_acausal=False, truncate_acausal=False
+            )
+        )
         curve = _solve_curve(eos, 100, None)
         result = eqx.filter_jit(Likelihood(obs).from_curve)(curve, eos)
         curves.append((args.eos, curve))
@@ -801,6 +809,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tov.add_argument(
         "--allow-acausal", action="store_true", help="accept tables with c_s^2 > 1 (warns)"
+    )
+    tov.add_argument(
+        "--truncate-acausal",
+        action="store_true",
+        help="cut a table where c_s^2 first exceeds 1 (an EoS file only)",
     )
     tov.set_defaults(func=cmd_tov)
 

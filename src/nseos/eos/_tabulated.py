@@ -186,8 +186,9 @@ class Tabulated(AbstractEOS):
                 )
             else:
                 raise EOSValidationError(
-                    f"{name}: acausal table: {where}. Pass allow_acausal=True to keep it "
-                    "(with a warning) or truncate_acausal=True to cut the table there."
+                    f"{name}: acausal table: {where}. To keep it (with a warning): "
+                    "allow_acausal=True, or `nseos tov --allow-acausal`; to cut the table "
+                    "there: truncate_acausal=True, or `nseos tov --truncate-acausal`."
                 )
         gamma = _fit_piece_gammas(p, e)
         log_x = np.log(p[1:] / p[:-1]) / gamma  # ln(n_{i+1} / n_i)
