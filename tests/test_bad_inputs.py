@@ -555,3 +555,28 @@ def test_an_edited_or_damaged_state_file_is_refused(tmp_path):
     (tmp_path / "damaged.npz").write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"damaged\.npz"):
         load_npz(tmp_path / "damaged.npz", what="state")
+
+
+def test_a_catalog_built_in_32_bit_mode_is_rebuilt_after_x64_is_switched_on():
+    """Issue 21: a catalog built before jax_enable_x64 stayed float32 afterwards (the
+    catalogs are cached per process). A fresh process, since this one runs in 64-bit mode."""
+    script = textwrap.dedent(
+        """
+        import jax, jax.numpy as jnp
+        from nseos import catalogs
+
+        def dtypes(c):
+            return {str(a.dtype) for a in jax.tree.leaves(c)
+                    if hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.floating)}
+
+        before = dtypes(catalogs.nicer())
+        jax.config.update("jax_enable_x64", True)
+        print(sorted(before), sorted(dtypes(catalogs.nicer())))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    res = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["['float32']", "['float64']"]

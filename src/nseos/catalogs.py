@@ -69,12 +69,29 @@ def data_path(name: str) -> Path:
     return Path(str(resources.files("nseos.data.observations").joinpath(name)))
 
 
+def _cached(build):
+    """Build a catalog once per process *and precision*: arrays made while JAX runs in 32-bit
+    mode stay float32, so a catalog built before ``jax_enable_x64`` was switched on is built
+    again afterwards instead of being returned in the wrong precision."""
+    import jax
+
+    @functools.cache
+    def per_precision(x64: bool, *args, **kwargs):
+        return build(*args, **kwargs)
+
+    @functools.wraps(build)
+    def catalog(*args, **kwargs):
+        return per_precision(bool(jax.config.read("jax_enable_x64")), *args, **kwargs)
+
+    return catalog
+
+
 def _mr_samples(name: str, file: str, reference: str) -> MassRadiusSamples:
     cols = read_sample_file(data_path(file), ("mass_msun", "radius_km"), name)
     return MassRadiusSamples(name, cols["mass_msun"], cols["radius_km"], reference=reference)
 
 
-@functools.cache
+@_cached
 def xray_2016(bursters_as_samples: bool = False) -> ObservationSet:
     """The 14 X-ray sources (6 PRE bursters, 8 qLMXBs) of the Özel et al. 2016 compilation
     used by Fujimoto, Fukushima and Murase.
@@ -111,7 +128,7 @@ def xray_2016(bursters_as_samples: bool = False) -> ObservationSet:
     return ObservationSet(observations)
 
 
-@functools.cache
+@_cached
 def nicer(j0030: Literal["amsterdam", "maryland"] = "amsterdam") -> ObservationSet:
     """NICER mass-radius posteriors (20 000 equal-weight draws each): J0030+0451,
     J0740+6620 (with NICER+XMM), J0437-4715 and J0614-3329.
@@ -139,7 +156,7 @@ def nicer(j0030: Literal["amsterdam", "maryland"] = "amsterdam") -> ObservationS
     return ObservationSet(out)
 
 
-@functools.cache
+@_cached
 def pulsar_masses(
     j1614: Literal["nanograv15", "nanograv11"] = "nanograv15",
     include_j0740: bool = True,
@@ -180,7 +197,7 @@ def _gw(name: str, file: str, lambda_max: float | None, reference: str) -> Obser
     )
 
 
-@functools.cache
+@_cached
 def gw170817(divide_analysis_prior: bool = True) -> ObservationSet:
     """GW170817 (GWTC-1, IMRPhenomPv2NRT low spin, 8078 draws of m1, m2, Lambda1, Lambda2).
 
@@ -195,7 +212,7 @@ def gw170817(divide_analysis_prior: bool = True) -> ObservationSet:
     )
 
 
-@functools.cache
+@_cached
 def gw190425(divide_analysis_prior: bool = True) -> ObservationSet:
     """GW190425 (PhenomPNRT low spin, 20 000 draws); see :func:`gw170817`."""
     return _gw(
@@ -206,7 +223,7 @@ def gw190425(divide_analysis_prior: bool = True) -> ObservationSet:
     )
 
 
-@functools.cache
+@_cached
 def modern(j0030: Literal["amsterdam", "maryland"] = "amsterdam") -> ObservationSet:
     """The default real-data set: the four NICER pulsars, the heavy radio pulsars and
     GW170817.

@@ -199,7 +199,15 @@ def cmd_tov(args) -> int:
     if args.json:
         print(json_text(summary, indent=None))
     else:
-        reached = "" if summary["max_mass_reached"] else " (not reached within the table)"
+        reached = ""
+        if not summary["max_mass_reached"]:
+            top = float(np.asarray(curve.central_pressure_mev_fm3)[-1])
+            reached = (
+                f" (the heaviest star is the last of the sequence, at the top of the central-"
+                f"pressure range, p_c = {top:.4g} MeV/fm^3: the maximum lies there or beyond "
+                f"it, or inside the last of the {args.n_stars - 1} grid intervals; a larger "
+                "--n-stars tells which)"
+            )
         print(f"M_max      = {summary['max_mass_msun']:.4f} M_sun{reached}")
         print(f"R(M_max)   = {summary['radius_at_max_mass_km']:.3f} km")
         print(f"R(1.4)     = {summary['radius_1p4_km']:.3f} km")
