@@ -10,6 +10,7 @@ headline quantity, and the p(eps), M-R and corner figures.
 """
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -46,7 +47,9 @@ def main(argv=None):
     replica, _ = demo_replica(scale, k_train, cache_dir=out / "cache", progress=True)
     runs = {
         "Bayes (NUTS)": bayes,
-        "NN replicas": replica.fit(observations, key=k_fit, n_prior_draws=scale.n_prior_draws),
+        "NN replicas": dataclasses.replace(replica, n_prior_draws=scale.n_prior_draws).fit(
+            observations, key=k_fit
+        ),
     }
     comparison = compare(runs)
     print(comparison.widths.to_markdown())

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -330,6 +331,7 @@ def _make_estimator(args):
         est = ReplicaEstimator.load(args.model)
     except (OSError, ValueError) as err:
         raise CLIError(str(err)) from None
+    est = dataclasses.replace(est, n_prior_draws=args.prior_draws)
     if est.training.prior.name != prior.name:
         raise CLIError(
             f"the ensemble in {args.model} was trained on the {est.training.prior.name!r} "
@@ -353,9 +355,8 @@ def cmd_fit(args) -> int:
     t = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        kwargs = {"n_prior_draws": args.prior_draws} if args.method == "replica" else {}
         try:
-            posterior = est.fit(observations, key=jax.random.key(args.seed), **kwargs)
+            posterior = est.fit(observations, key=jax.random.key(args.seed))
         except ValueError as err:
             raise CLIError(str(err)) from None
     for w in caught:

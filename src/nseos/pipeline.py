@@ -15,6 +15,7 @@ diagnostics.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -246,7 +247,8 @@ def run_demo(
     bayes_xray = bayes("X-ray catalog, uniform prior", xray, "uniform", k_xray)
     t = time.perf_counter()
     replica, cached = demo_replica(scale, k_train, cache_dir=cache, progress=not quiet)
-    replica_post = replica.fit(xray, key=k_replica, n_prior_draws=scale.n_prior_draws)
+    replica = dataclasses.replace(replica, n_prior_draws=scale.n_prior_draws)
+    replica_post = replica.fit(xray, key=k_replica)
     timings.append(
         (
             f"NN-replica ensemble ({'loaded from cache' if cached else 'trained'}) and fit",

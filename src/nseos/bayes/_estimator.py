@@ -196,8 +196,7 @@ class BayesianEstimator(AbstractEstimator):
 
     def fit(self, observations: ObservationSet, *, key: jax.Array) -> EoSPosterior:
         """Sample the posterior; warn (:class:`ConvergenceWarning`) if it did not converge."""
-        if not isinstance(observations, ObservationSet) or len(observations) == 0:
-            raise ValueError("fit needs a non-empty ObservationSet")
+        self.check_observations(observations)
         k_run, k_prior = jax.random.split(key)
         k_init = jax.random.fold_in(k_prior, 1)
         # The prior's own draws come first: they are stored with the posterior, and their M_max

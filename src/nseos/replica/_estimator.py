@@ -40,7 +40,7 @@ from .._io import (
     write_text_atomic,
 )
 from ..estimator import AbstractEstimator
-from ..observations import MassRadiusGaussian, ObservationSet
+from ..observations import ObservationSet
 from ..posterior import EoSPosterior, derived_quantities
 from ._band import BandScale, stretch_band
 from ._data import TrainingConfig, TrainingData, eos_family_description, generate_training_data
@@ -120,6 +120,12 @@ class ReplicaEstimator(AbstractEstimator):
         :class:`BandScale`), every derived quantity is recalibrated on its own; with pairs
         for c_s^2 alone, the derived quantities follow from the stretched c_s^2. None: the
         raw band.
+    n_prior_draws : int
+        :meth:`fit` also stores this many draws of the training distribution (the
+        estimator's implicit prior: ``training.prior`` restricted to M_max >=
+        ``training.min_max_mass_msun``, as the training data are) as the posterior's
+        ``prior`` group, for prior-dependence comparisons. They cost a TOV solve each, so
+        none by default. A fit setting, not part of the saved model.
     ensemble : AbstractNetwork or None
         The trained members, stacked (set by :meth:`train` or :meth:`load`).
     history : History or None
@@ -138,10 +144,19 @@ class ReplicaEstimator(AbstractEstimator):
     ensemble: AbstractNetwork | None = None
     history: History | None = None
     data_hash: str = eqx.field(static=True, default="")
+    n_prior_draws: int = eqx.field(static=True, default=0)
+
+    supported_kinds = ("mass_radius",)
+    unsupported_hint = (
+        "Reduce sample sets with ObservationSet.to_gaussian() and leave out mass-only and "
+        "tidal data, or use BayesianEstimator, which takes every kind."
+    )
 
     def __check_init__(self):
         if self.n_models < 1:
             raise ValueError("n_models must be at least 1")
+        if self.n_prior_draws < 0:
+            raise ValueError("n_prior_draws must be >= 0")
         if self.input_draws < 0:
             raise ValueError("input_draws must be >= 0")
         if self.band_scale is not None:
@@ -205,16 +220,9 @@ class ReplicaEstimator(AbstractEstimator):
     # --- inference --------------------------------------------------------------------------
     def features(self, observations: ObservationSet) -> np.ndarray:
         """(M, R, sigma_M, sigma_R) per star, checked."""
-        if not isinstance(observations, ObservationSet) or len(observations) == 0:
-            raise ValueError("fit needs a non-empty ObservationSet")
+        self.check_observations(observations)
         stars = []
         for o in observations:
-            if not isinstance(o, MassRadiusGaussian):
-                raise ValueError(
-                    f"{o.name}: the replica estimator takes Gaussian mass-radius observations "
-                    "(M, R, sigma_M, sigma_R); reduce sample sets with "
-                    "ObservationSet.to_gaussian() and leave out mass-only or tidal data"
-                )
             row = (o.mass_msun, o.radius_km, o.mass_sigma_msun, o.radius_sigma_km)
             if not all(math.isfinite(v) for v in row):
                 raise ValueError(f"{o.name}: non-finite value in (M, R, sigma_M, sigma_R)")
@@ -269,18 +277,9 @@ class ReplicaEstimator(AbstractEstimator):
             return raw, derived_of(raw)
         return self.band_scale.apply(raw, derived_of, self.cs2_range, axis=axis)
 
-    def fit(
-        self, observations: ObservationSet, *, key: jax.Array, n_prior_draws: int = 0
-    ) -> EoSPosterior:
-        """The ensemble's c_s^2 for this catalogue, with EoS and M-R derived quantities.
-
-        ``n_prior_draws`` > 0 also stores that many draws of the training distribution (the
-        estimator's implicit prior: ``training.prior`` restricted to M_max >=
-        ``training.min_max_mass_msun``, as the training data are) as the ``prior`` group,
-        for prior-dependence comparisons; they cost a TOV solve each, so none by default.
-        """
-        if n_prior_draws < 0:
-            raise ValueError("n_prior_draws must be >= 0")
+    def fit(self, observations: ObservationSet, *, key: jax.Array) -> EoSPosterior:
+        """The ensemble's c_s^2 for this catalogue, with EoS and M-R derived quantities (and
+        ``n_prior_draws`` draws of the training distribution as the ``prior`` group)."""
         t = self.training
         raw = self.members(self.features(observations), key)[None].astype(np.float64)
         params, derived = self.calibrated_draws(
@@ -289,7 +288,7 @@ class ReplicaEstimator(AbstractEstimator):
             axis=1,
         )
         prior_params, prior_derived = self._training_distribution_draws(
-            jax.random.fold_in(key, _PRIOR_DRAWS_TAG), n_prior_draws
+            jax.random.fold_in(key, _PRIOR_DRAWS_TAG), self.n_prior_draws
         )
         return EoSPosterior.from_draws(
             params,
