@@ -265,9 +265,13 @@ def test_calibrate_command_writes_the_report_and_refuses_bad_input(tiny_ensemble
     assert len(doc["band_scale"]["cs2"]) == 5 and len(doc["coverage"]["recalibrated"]) == 22
     assert np.shape(doc["band_scale"]["derived"]["radius_km"]) == (MASS_GRID_MSUN.size, 2)
     assert (out / "report.html").exists() and (out / "tables" / "coverage.md").exists()
-    bad = run("--method", "replica", "--model", str(tmp_path / "nope"), "--out", str(out))
+    # The universes fitted so far lived beside --out until the run completed.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "model"]
+    again = run("--method", "replica", "--model", str(model), *small, "--out", str(out))
+    assert again.returncode == 1 and "--overwrite" in again.stderr  # a previous run is kept
+    bad = run("--method", "replica", "--model", str(tmp_path / "nope"), "--out", str(out) + "2")
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1, bad.stderr
-    bad = run("--method", "bayes", "--prior", "flat", "--out", str(out))
+    bad = run("--method", "bayes", "--prior", "flat", "--out", str(out) + "3")
     assert bad.returncode == 1 and "unknown prior" in bad.stderr
 
 

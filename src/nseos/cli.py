@@ -593,6 +593,7 @@ def cmd_calibrate(args) -> int:
 
     truths = WellSpecified() if args.case == "well-specified" else Misspecified()
     out = Path(args.out)
+    state = _calibration_state(args)  # the work done so far, kept outside the run directory
     key = jax.random.key(args.seed)
     t = time.perf_counter()
     try:
@@ -609,7 +610,7 @@ def cmd_calibrate(args) -> int:
                 n_universes=n,
                 chunk_size=args.chunk_size,
                 truths=truths,
-                out=out,
+                out=state,
                 progress=not args.quiet,
             )
             config = bayes_config(est)
@@ -642,7 +643,7 @@ def cmd_calibrate(args) -> int:
                 n_calibration=args.calibration_universes,
                 input_draws=args.input_draws,
                 truths=truths,
-                out=out,
+                out=state,
                 progress=not args.quiet,
             )
             config = est.training
@@ -672,10 +673,25 @@ def cmd_calibrate(args) -> int:
             **extra,
         },
     )
+    shutil.rmtree(state, ignore_errors=True)  # complete: the report holds the results
     if not args.quiet:
         print("\n".join(verdict(variants)))
-        print(f"{settings}; {elapsed:.0f} s; wrote {report}")
+        print(f"{settings}; {elapsed:.0f} s; wrote {_shown(report)}")
     return EXIT_OK
+
+
+def _calibration_state(args) -> Path:
+    """Where ``nseos calibrate`` keeps the universes fitted so far: a hidden folder beside
+    --out, named by a hash of every setting, so that an interrupted run resumes when the same
+    command is repeated, and a run with other settings never reuses its work. Removed when
+    the run completes."""
+    import hashlib
+
+    final = _shown(Path(args.out))
+    ignore = {"out", "quiet", "overwrite", "no_compile_cache", "func", "writes_run_directory"}
+    settings = {k: str(v) for k, v in sorted(vars(args).items()) if k not in ignore}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return final.parent / f".{final.name}.calibration-state-{digest}"
 
 
 def _validation_figure(rows):
@@ -907,7 +923,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cal = sub.add_parser(
         "calibrate",
-        parents=[common],
+        parents=[common, run_dir],
         help="coverage and SBC of an estimator over mock universes",
         description="Draw mock universes (a true EoS from the estimator's prior or training "
         "distribution, and a 14-star catalogue), fit each, and report how often the 68 % and "
@@ -915,8 +931,9 @@ def build_parser() -> argparse.ArgumentParser:
         "coverage curves. For the NN-replica ensemble also: the band with input-noise draws, "
         "and recalibrated on held-out universes. --case misspecified draws the truths from "
         "outside the family instead (Read et al. 2009 piecewise polytropes and the bundled "
-        "tables with M_max >= 2 M_sun) and reports the derived quantities. Work done is kept "
-        "in --out/universes and reused when the command is repeated (resume).",
+        "tables with M_max >= 2 M_sun) and reports the derived quantities. The universes fitted "
+        "so far are kept beside --out (.NAME.calibration-state-HASH) until the run completes: "
+        "repeating an interrupted command resumes it.",
     )
     cal.add_argument("--method", choices=["replica", "bayes"], required=True)
     cal.add_argument(
@@ -1193,14 +1210,11 @@ _PLOT_FORMATS = ("png", "pdf", "svg", "eps", "ps", "jpg", "jpeg", "tif", "tiff",
 def _check_output_files(args) -> None:
     """Before any work: every file option can be written (its folder exists or can be
     created, it is not a directory) and a --plot names a format matplotlib writes."""
-    from ._io import check_output_file, check_output_folder
+    from ._io import check_output_file
 
     for option in ("out", "plot"):
         value = getattr(args, option, None)
         if value is None or (option == "out" and getattr(args, "writes_run_directory", False)):
-            continue
-        if option == "out" and args.func is cmd_calibrate:  # a directory, kept for resuming
-            check_output_folder(value)
             continue
         path = check_output_file(value, what=f"--{option}")
         if option == "plot" and path.suffix.lstrip(".").lower() not in ("", *_PLOT_FORMATS):
