@@ -296,9 +296,11 @@ def cmd_demo(args) -> int:
     from .pipeline import DemoScale, run_demo
 
     scale = DemoScale.tiny() if args.tiny else DemoScale()
-    run_demo(
+    path = run_demo(
         args.out, key=jax.random.key(args.seed), scale=scale, cache_dir=args.cache, quiet=args.quiet
     )
+    if not args.quiet:
+        print(f"[demo] report: {_shown(path)} (and {_shown(path.with_suffix('.html'))})")
     return EXIT_OK
 
 

@@ -297,5 +297,5 @@ def run_demo(
     ]
     report.code("\n".join(lines) + f"\ntotal: {total:.0f} s")
     path = report.write()
-    say(f"[demo] finished in {total:.0f} s; report: {path} (and {out / 'report.html'})")
+    say(f"[demo] finished in {total:.0f} s; wrote {path.name} and report.html")
     return path
