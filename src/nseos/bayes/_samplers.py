@@ -128,27 +128,19 @@ def numpyro_chain(settings, kernel, key, z, tick=None):
     in total. ``tick``, if given, is called once per iteration."""
     state = kernel.init(key, settings.warmup, z, model_args=(), model_kwargs={})
 
-    def step(s):
+    # Warm-up and draws are one loop, so the kernel's step (and with it the potential and
+    # its gradient) is traced and compiled once: NumPyro's kernel switches its adaptation
+    # off by itself after ``settings.warmup`` iterations. Two loops compiled it twice.
+    def iterate(s, _):
         s = kernel.sample(s, (), {})
         if tick is not None:
             tick()
-        return s
-
-    def warm(_, carry):
-        s = step(carry[0])
-        return s, carry[1] + s.num_steps.astype(carry[1].dtype)
-
-    state, warmup_steps = jax.lax.fori_loop(
-        0, settings.warmup, warm, (state, jnp.zeros((), jnp.int32))
-    )
-
-    def draw(s, _):
-        s = step(s)
         depth = jnp.floor(jnp.log2(jnp.maximum(s.num_steps, 1))).astype(jnp.int32)
         return s, (s.z, s.diverging, s.energy, s.num_steps, s.accept_prob, depth)
 
-    _, out = jax.lax.scan(draw, state, None, length=settings.draws)
-    return (*out, warmup_steps)
+    _, out = jax.lax.scan(iterate, state, None, length=settings.warmup + settings.draws)
+    warmup_steps = jnp.sum(out[3][: settings.warmup])
+    return (*jax.tree.map(lambda a: a[settings.warmup :], out), warmup_steps)
 
 
 class BlackJAXNUTS(AbstractSampler):
