@@ -687,12 +687,11 @@ def _calibration_state(args) -> Path:
     --out, named by a hash of every setting, so that an interrupted run resumes when the same
     command is repeated, and a run with other settings never reuses its work. Removed when
     the run completes."""
-    import hashlib
+    from ._io import json_digest
 
     final = _shown(Path(args.out))
     ignore = {"out", "quiet", "overwrite", "no_compile_cache", "func", "writes_run_directory"}
-    settings = {k: str(v) for k, v in sorted(vars(args).items()) if k not in ignore}
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    digest = json_digest({k: str(v) for k, v in vars(args).items() if k not in ignore})[:12]
     return final.parent / f".{final.name}.calibration-state-{digest}"
 
 
