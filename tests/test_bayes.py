@@ -100,7 +100,7 @@ def test_priors_are_a_unit_normal_in_the_sampler_coordinates(prior):
 def test_the_sampler_gradient_is_the_likelihood_gradient():
     """The potential's forward-mode gradient (what NUTS integrates with) equals reverse mode
     and central finite differences of the log-posterior on real data."""
-    from numpyro.infer.util import potential_energy
+    from numpyro.infer.util import constrain_fn, potential_energy
 
     from nseos import catalogs
     from nseos.bayes._samplers import _Potential
@@ -123,6 +123,21 @@ def test_the_sampler_gradient_is_the_likelihood_gradient():
         fd = (energy({"cs2": z["cs2"] + e}) - energy({"cs2": z["cs2"] - e})) / (2 * step)
         bound = 1e-3 * float(jnp.max(jnp.abs(grad["cs2"])))
         assert abs(float(grad["cs2"][i]) - float(fd)) < bound, (i, grad["cs2"][i], fd)
+    # NUTS's starting energy and gradient come from the point program (central differences
+    # of step 1e-4, three chains, one of them the point above): same bound.
+    rows = jnp.stack([z["cs2"], z["cs2"] + 0.3, z["cs2"] - 0.2])
+    start_energy, start_gradient = potential.energy_and_difference_gradient({"cs2": rows})
+    np.testing.assert_allclose(start_energy[0], value, rtol=1e-10)
+    for c in range(3):
+        exact = jax.grad(potential.energy)({"cs2": rows[c]})["cs2"]
+        err = np.abs(np.asarray(start_gradient["cs2"][c]) - np.asarray(exact))
+        assert np.all(err < 1e-3 * float(jnp.max(jnp.abs(exact)))), (c, err, exact)
+    # The same program's sites: the constrained point and the likelihood's deterministics.
+    energies, sites = potential.evaluate({"cs2": rows})
+    np.testing.assert_allclose(energies, start_energy, rtol=1e-12)
+    expected = constrain_fn(model, (), {}, {"cs2": rows[1]}, return_deterministic=True)
+    for name in ("cs2", "log_likelihood_per_observation", "likelihood_status"):
+        np.testing.assert_allclose(sites[name][1], expected[name], rtol=1e-10)
     assert np.isfinite(float(value))
 
 
@@ -171,19 +186,29 @@ def test_both_backends_recover_a_known_posterior(sampler):
     ],
     ids=["numpyro", "blackjax"],
 )
-def test_chains_start_where_they_are_told(sampler):
+def test_chains_start_where_they_are_told(sampler, monkeypatch):
     """init_params (unconstrained, one row per chain) reach every chain, padding included:
-    with zero warm-up movement impossible to check, so the first warm-up point is read back
-    through a model that records it."""
+    the starting point each compiled chain receives is read back (NumPyro's kernel no longer
+    evaluates the model there: its starting energy and gradient come with the point)."""
+    from nseos.bayes import _samplers
+
+    name = "numpyro_chain" if isinstance(sampler, NumPyroNUTS) else "blackjax_chain"
+    original = getattr(_samplers, name)
     seen = []
 
+    def recording(settings, kernel, key, start, tick=None):
+        z = start[0] if isinstance(start, tuple) else start
+        jax.debug.callback(lambda v: seen.append(np.asarray(v)), z["cs2"])
+        return original(settings, kernel, key, start, tick)
+
+    monkeypatch.setattr(_samplers, name, recording)
+
     def model():
-        x = numpyro.sample("cs2", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
-        jax.debug.callback(lambda v: seen.append(np.asarray(v)), x)
+        numpyro.sample("cs2", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
 
     start = jnp.array([[5.0, -5.0], [6.0, -6.0], [7.0, -7.0]])
     sampler.run(model, jax.random.key(0), init_params={"cs2": start})
-    firsts = np.array([v for v in seen if v.shape == (2,)])
+    firsts = np.array(seen)
     for row in np.asarray(start):
         assert np.any(np.all(np.isclose(firsts, row), axis=-1)), row
 

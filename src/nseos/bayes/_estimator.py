@@ -28,7 +28,7 @@ from ..observations import (
 from ..posterior import ConvergenceWarning, EoSPosterior, derived_quantities
 from ..tov import RK4
 from ._priors import PARAMETER_SITE, AbstractEoSPrior, UniformSoundSpeed
-from ._samplers import AbstractSampler, NumPyroNUTS
+from ._samplers import AbstractSampler, NumPyroNUTS, potential_of
 
 _INIT_POOL = 512
 """Prior draws from which the chains' starting points are picked."""
@@ -140,19 +140,19 @@ class BayesianEstimator(AbstractEstimator):
             params[None], derived, attrs={"method": "prior", "prior": self.prior.name}
         )
 
-    def initial_points(
-        self, key: jax.Array, likelihood: Likelihood | None = None
-    ) -> dict[str, jax.Array]:
+    def initial_points(self, key: jax.Array, model=None) -> dict[str, jax.Array]:
         """One starting point per chain, in NumPyro's unconstrained space.
 
         A pool of prior draws *with* the prior's EoS factor (so a chiral-EFT-constrained
-        chain starts inside the band, not on a steep wall). Given the ``likelihood``, the
-        chains' points are drawn from the pool without replacement with probability
-        proportional to the likelihood (sampling-importance-resampling, by Gumbel top-k):
-        approximate posterior draws, so no chain spends its warm-up climbing out of a region
-        the data exclude, such as the cliff where M_max falls below a heavy pulsar, where the
-        step size would adapt to the cliff's curvature. Without it, distinct pool members
-        are picked at random.
+        chain starts inside the band, not on a steep wall). Given the ``model`` (from
+        :meth:`model_of`), the chains' points are drawn from the pool without replacement
+        with probability proportional to the likelihood (sampling-importance-resampling, by
+        Gumbel top-k): approximate posterior draws, so no chain spends its warm-up climbing
+        out of a region the data exclude, such as the cliff where M_max falls below a heavy
+        pulsar, where the step size would adapt to the cliff's curvature. The pool is
+        evaluated by the model's point program, the one the sampler uses for its starting
+        gradients and its draws (one compilation for all three). Without a model, distinct
+        pool members are picked at random.
         """
         from numpyro.distributions.transforms import biject_to
 
@@ -164,15 +164,17 @@ class BayesianEstimator(AbstractEstimator):
             self.prior.sample(k_pool, max(64 * chains, _INIT_POOL), self.n_params, self.make_eos)
         )
         distinct = np.unique(pool, axis=0)
+        to_constrained = biject_to(self.prior.base_distribution(self.n_params).support)
+        points = np.asarray(to_constrained.inv(jnp.asarray(distinct)))
         score = np.asarray(jax.random.gumbel(k_pick, (distinct.shape[0],)))
-        if likelihood is not None:
-            log_l = np.asarray(_pool_log_likelihood(self, likelihood, jnp.asarray(distinct)))
+        if model is not None:
+            _, sites = potential_of(model).evaluate({PARAMETER_SITE: points})
+            ok = sites["likelihood_status"] == LikelihoodStatus.OK
+            log_l = np.where(ok, sites["log_likelihood_per_observation"].sum(axis=-1), -np.inf)
             if np.any(np.isfinite(log_l)):
                 score = np.where(np.isfinite(log_l), log_l + score, -np.inf)
         order = np.argsort(-score, kind="stable")
-        x = jnp.asarray(distinct[order[np.arange(chains) % distinct.shape[0]]])
-        support = self.prior.base_distribution(self.n_params).support
-        return {PARAMETER_SITE: biject_to(support).inv(x)}
+        return {PARAMETER_SITE: jnp.asarray(points[order[np.arange(chains) % points.shape[0]]])}
 
     @staticmethod
     def _check_reachable(observations: ObservationSet, max_mass_msun: np.ndarray) -> None:
@@ -208,10 +210,8 @@ class BayesianEstimator(AbstractEstimator):
         prior_params = prior_params[None, : self.n_prior_draws]
         prior_derived = {k: v[:, : self.n_prior_draws] for k, v in prior_derived.items()}
         started = time.perf_counter()
-        like = self.likelihood(observations)
-        result = self.sampler.run(
-            self.model_of(like), k_run, init_params=self.initial_points(k_init, like)
-        )
+        model = self.model(observations)
+        result = self.sampler.run(model, k_run, init_params=self.initial_points(k_init, model))
         sampling_s = time.perf_counter() - started
         params = result.samples[PARAMETER_SITE]
         progress = getattr(self.sampler, "progress", False)
@@ -257,14 +257,6 @@ def _evaluate(estimator: BayesianEstimator, like: Likelihood, params):
     """
     eos = estimator.make_eos(params)
     return like(eos), estimator.prior.log_factor(eos)
-
-
-@eqx.filter_jit
-def _pool_log_likelihood(estimator: BayesianEstimator, like: Likelihood, params):
-    """ln L of each row of ``params`` (the starting-point pool), one after the other: the
-    likelihood compiled once as it is (batching it under vmap cost ~10 s more compilation
-    for 0.5 s of evaluation)."""
-    return jax.lax.map(lambda p: like(estimator.make_eos(p)).total, params)
 
 
 def _warn_if_unconverged(posterior: EoSPosterior, failures: dict[str, int]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import math
 import threading
 import time
 from typing import NamedTuple
@@ -105,8 +106,11 @@ class NumPyroNUTS(AbstractSampler):
         from numpyro.infer import NUTS
 
         k_init, k_chains = jax.random.split(key)
-        potential = _Potential(model)
+        potential = potential_of(model)
         positions = potential.starting_points(k_init, self.chains, init_params)
+        # The starting energies and gradients come from the point program (finite
+        # differences), so the chain program holds the gradient once: in the tree builder.
+        energy, gradient = potential.energy_and_difference_gradient(positions)
         kernel = NUTS(
             potential_fn=potential.energy,
             target_accept_prob=self.target_accept,
@@ -114,19 +118,27 @@ class NumPyroNUTS(AbstractSampler):
             dense_mass=self.dense_mass,
         )
 
-        def chain(k, z, tick):
-            return numpyro_chain(self, kernel, k, z, tick)
+        def chain(k, start, tick):
+            return numpyro_chain(self, kernel, k, start, tick)
 
-        return _run_nuts(self, "NumPyro NUTS", chain, potential, k_chains, positions)
+        starts = (positions, energy, gradient)
+        return _run_nuts(self, "NumPyro NUTS", chain, potential, k_chains, starts)
 
 
-def numpyro_chain(settings, kernel, key, z, tick=None):
+def numpyro_chain(settings, kernel, key, start, tick=None):
     """One chain of NumPyro's NUTS ``kernel`` (built on a potential function): its own
     initialisation, ``settings.warmup`` adapting iterations, then ``settings.draws`` draws.
-    Returns, per draw, the position, divergence, energy, leapfrog steps, acceptance
-    probability and trajectory doublings (from the steps), then the warm-up's leapfrog steps
-    in total. ``tick``, if given, is called once per iteration."""
-    state = kernel.init(key, settings.warmup, z, model_args=(), model_kwargs={})
+    ``start`` is the starting point (unconstrained) or ``(point, potential energy,
+    gradient)``; given the energy and gradient, the kernel does not evaluate the potential
+    at the start, and the compiled chain holds the potential's gradient once. Returns, per
+    draw, the position, divergence, energy, leapfrog steps, acceptance probability and
+    trajectory doublings (from the steps), then the warm-up's leapfrog steps in total.
+    ``tick``, if given, is called once per iteration."""
+    from numpyro.infer.util import ParamInfo
+
+    if isinstance(start, tuple):
+        start = ParamInfo(*start)
+    state = kernel.init(key, settings.warmup, start, model_args=(), model_kwargs={})
 
     # Warm-up and draws are one loop, so the kernel's step (and with it the potential and
     # its gradient) is traced and compiled once: NumPyro's kernel switches its adaptation
@@ -165,7 +177,7 @@ class BlackJAXNUTS(AbstractSampler):
 
     def run(self, model, key, init_params=None):
         k_init, k_chains = jax.random.split(key)
-        potential = _Potential(model)
+        potential = potential_of(model)
         positions = potential.starting_points(k_init, self.chains, init_params)
 
         def logdensity(z):
@@ -224,26 +236,23 @@ def blackjax_chain(settings, logdensity, key, z, tick=None):
     return (*out, jnp.sum(warmup_steps))
 
 
-def _run_nuts(sampler, label, chain, potential, key, positions) -> SamplerResult:
-    """Both backends: ``chain(key, z, tick)`` runs one chain and returns (positions,
-    divergence, energy, leapfrog steps, acceptance, doublings) per draw and the warm-up's
-    leapfrog steps; every chain runs
-    through :func:`run_chains`, with the draws mapped to the model's sites in the same
-    program."""
-
-    def one_chain(row, tick):
-        pos, *stats = chain(*row, tick)
-        return jax.lax.map(potential.sites, pos), *stats
+def _run_nuts(sampler, label, chain, potential, key, starts) -> SamplerResult:
+    """Both backends: ``chain(key, start, tick)`` runs one chain from its row of ``starts``
+    and returns (positions, divergence, energy, leapfrog steps, acceptance, doublings) per
+    draw and the warm-up's leapfrog steps; every chain runs through :func:`run_chains`, and
+    the draws are mapped to the model's sites by the potential's point program afterwards
+    (the chain program would otherwise hold one more copy of the likelihood)."""
 
     timing = {}
     with _Progress(label, sampler, enabled=sampler.progress) as progress:
-        samples, div, energy, n_steps, acc, depth, warmup_steps = run_chains(
-            one_chain,
-            (jax.random.split(key, sampler.chains), positions),
+        positions, div, energy, n_steps, acc, depth, warmup_steps = run_chains(
+            lambda row, tick: chain(*row, tick),
+            (jax.random.split(key, sampler.chains), starts),
             chain_method=getattr(sampler, "chain_method", "parallel"),
             tick=progress.tick,
             timing=timing,
         )
+    _, samples = potential.evaluate(positions, batch_ndim=2)
     stats = {
         "diverging": div,
         "energy": energy,
@@ -405,16 +414,91 @@ def forward_mode_gradient(f):
     return g
 
 
+POINT_CHUNK = 128
+"""Points per call of :meth:`_Potential.evaluate`'s compiled program (a fixed shape, so
+one compilation serves the starting-point pool, the starting gradients and the draws)."""
+DIFFERENCE_STEP = 1e-4
+"""Step of the central differences of :meth:`_Potential.energy_and_difference_gradient`,
+in the sampler's unconstrained (probit) coordinates, whose prior scale is 1."""
+
+
+@functools.lru_cache(maxsize=4)
+def potential_of(model) -> _Potential:
+    """The :class:`_Potential` of a model, shared by everything that evaluates that model
+    (the estimator's starting-point pool and the sampler), so its programs compile once."""
+    return _Potential(model)
+
+
 class _Potential:
     """A NumPyro model's potential energy on the unconstrained space (its gradient in forward
-    mode, see :func:`forward_mode_gradient`), and the map of draws back to its sites
-    (constrained values and deterministics)."""
+    mode, see :func:`forward_mode_gradient`), and one compiled program that evaluates the
+    potential and every site of the model (constrained values and deterministics) at a
+    batch of points: for the starting points, their gradients, and the draws."""
 
     def __init__(self, model):
         from numpyro.infer.util import potential_energy
 
         self.model = model
         self.energy = forward_mode_gradient(lambda z: potential_energy(model, (), {}, z))
+        self._points = jax.jit(lambda zs: jax.lax.map(self._energy_and_sites, zs))
+
+    def _energy_and_sites(self, z: dict):
+        # NumPyro's potential_energy and constrain_fn in one trace of the model (calling
+        # both would trace the likelihood twice).
+        from numpyro.handlers import substitute
+        from numpyro.infer.util import _unconstrain_reparam, log_density
+
+        model = substitute(self.model, substitute_fn=functools.partial(_unconstrain_reparam, z))
+        log_joint, trace = log_density(model, (), {}, {})
+        sites = {k: v["value"] for k, v in trace.items() if k in z or v["type"] == "deterministic"}
+        return -log_joint, sites
+
+    def evaluate(self, z: dict, batch_ndim: int = 1) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Potential energy and sites at the points ``z`` (``{site: array}``, whose first
+        ``batch_ndim`` axes index the points), one after the other in chunks of
+        :data:`POINT_CHUNK` through one compiled program; numpy arrays with those leading
+        axes."""
+        z = {name: np.asarray(v) for name, v in z.items()}
+        lead = next(iter(z.values())).shape[:batch_ndim]
+        flat = {name: v.reshape(-1, *v.shape[batch_ndim:]) for name, v in z.items()}
+        n = math.prod(lead)
+        padded = -(-n // POINT_CHUNK) * POINT_CHUNK
+        flat = {k: np.concatenate([v, np.repeat(v[:1], padded - n, 0)]) for k, v in flat.items()}
+        parts = []
+        for i in range(0, padded, POINT_CHUNK):
+            chunk = {k: v[i : i + POINT_CHUNK] for k, v in flat.items()}
+            parts.append(jax.tree.map(np.asarray, self._points(chunk)))
+        out = jax.tree.map(lambda *a: np.concatenate(a)[:n], *parts)
+        return jax.tree.map(lambda a: a.reshape(*lead, *a.shape[1:]), out)
+
+    def energy_and_difference_gradient(self, z: dict) -> tuple[np.ndarray, dict]:
+        """Potential energy at each row of ``z`` (``{site: (chains, ...)}``) and its gradient
+        by central differences (step :data:`DIFFERENCE_STEP`), from the point program.
+
+        NUTS needs both at its starting point; computing them here keeps a second copy of
+        the (forward-mode) gradient out of the chain program, which halves its compilation.
+        They start the first warm-up transition only: every later state's gradient comes
+        from the integrator, and warm-up draws are discarded. The differences agree with
+        the exact gradient to ~1e-3 of its largest component (they also see the placed
+        sequence move with the EoS; tests/test_bayes.py).
+        """
+        z = {name: np.asarray(v) for name, v in z.items()}
+        chains = next(iter(z.values())).shape[0]
+        _, unravel = jax.flatten_util.ravel_pytree({k: v[0] for k, v in z.items()})
+        rows = np.stack(
+            [
+                np.asarray(jax.flatten_util.ravel_pytree({k: v[c] for k, v in z.items()})[0])
+                for c in range(chains)
+            ]
+        )
+        k = rows.shape[1]
+        steps = DIFFERENCE_STEP * np.concatenate([np.eye(k), -np.eye(k)])  # (2k, k)
+        points = np.concatenate([rows[:, None, :], rows[:, None, :] + steps[None]], axis=1)
+        as_sites = jax.vmap(jax.vmap(unravel))(jnp.asarray(points))
+        energy, _ = self.evaluate(as_sites, batch_ndim=2)  # (chains, 1 + 2k)
+        slopes = (energy[:, 1 : 1 + k] - energy[:, 1 + k :]) / (2.0 * DIFFERENCE_STEP)
+        gradient = jax.vmap(unravel)(jnp.asarray(slopes))
+        return jnp.asarray(energy[:, 0]), gradient
 
     def starting_points(self, key: jax.Array, chains: int, init_params: dict | None) -> dict:
         """``init_params`` (one row per chain) if given, else NumPyro's ``init_to_uniform``
@@ -425,14 +509,6 @@ class _Potential:
 
         info = initialize_model(jax.random.split(key, chains), self.model, dynamic_args=False)
         return info.param_info.z
-
-    def sites(self, z: dict) -> dict[str, jax.Array]:
-        """One unconstrained point -> every site of the model (constrained values and
-        deterministics). The samplers map their draws with it inside the compiled sampler:
-        a separate program would compile the likelihood once more (15 s on a 2-core CPU)."""
-        from numpyro.infer.util import constrain_fn
-
-        return constrain_fn(self.model, (), {}, z, return_deterministic=True)
 
 
 def _check_counts(s) -> None:
