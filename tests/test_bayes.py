@@ -213,6 +213,37 @@ def test_chains_start_where_they_are_told(sampler, monkeypatch):
         assert np.any(np.all(np.isclose(firsts, row), axis=-1)), row
 
 
+def test_numpyro_chains_trace_the_model_once(monkeypatch):
+    """The chain program holds the potential once (the tree builder's gradient): the starting
+    energy and gradient and the draws' sites come from the point program, itself compiled
+    once for every call. The code before held three copies (the kernel's starting gradient,
+    the tree builder, the sites), each a full likelihood to compile (counting traces, as
+    blackjax and optax test that a log-density compiles once)."""
+    from nseos.bayes import _samplers
+
+    traces = []
+
+    def model():
+        traces.append(1)  # runs whenever JAX traces the model
+        numpyro.sample("cs2", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+
+    original, in_chains = _samplers.run_chains, []
+
+    def counting(*args, **kwargs):
+        before = len(traces)
+        out = original(*args, **kwargs)
+        in_chains.append(len(traces) - before)
+        return out
+
+    monkeypatch.setattr(_samplers, "run_chains", counting)
+    start = {"cs2": jnp.zeros((2, 2))}
+    NumPyroNUTS(warmup=5, draws=5, chains=2, progress=False).run(
+        model, jax.random.key(0), init_params=start
+    )
+    assert in_chains == [1]
+    assert len(traces) == 2  # and the point program, for the start and the draws
+
+
 @pytest.mark.parametrize("chain_method", ["sequential", "vectorized"])
 def test_progress_bar_counts_every_iteration_of_every_chain(monkeypatch, chain_method):
     """The bar is advanced from inside the compiled sampler, once per iteration of each
