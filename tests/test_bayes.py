@@ -244,6 +244,25 @@ def test_numpyro_chains_trace_the_model_once(monkeypatch):
     assert len(traces) == 2  # and the point program, for the start and the draws
 
 
+def test_starting_gradients_next_to_a_wall_and_beyond_it():
+    """The starting gradient is a central difference, one-sided where one side is a masked
+    likelihood (-inf), and a start where the potential is not finite is refused by name."""
+    from nseos.bayes._samplers import DIFFERENCE_STEP, potential_of
+
+    def model():
+        x = numpyro.sample("cs2", dist.Normal(0.0, 1.0).expand([1]).to_event(1))
+        numpyro.factor("wall", jnp.where(x[0] > 0.5, -jnp.inf, 0.0))
+
+    potential = potential_of(model)
+    inside = 0.5 - 0.5 * DIFFERENCE_STEP  # one step up crosses the wall
+    energy, gradient = potential.energy_and_difference_gradient({"cs2": jnp.array([[inside]])})
+    np.testing.assert_allclose(energy[0], 0.5 * inside**2 + 0.5 * np.log(2 * np.pi), rtol=1e-12)
+    # Backward difference of x^2 / 2: x - step / 2, exact for a parabola.
+    np.testing.assert_allclose(gradient["cs2"][0, 0], inside - 0.5 * DIFFERENCE_STEP, rtol=1e-8)
+    with pytest.raises(ValueError, match=r"not finite at the starting point of chain\(s\) \[1\]"):
+        potential.energy_and_difference_gradient({"cs2": jnp.array([[0.0], [1.0]])})
+
+
 @pytest.mark.parametrize("chain_method", ["sequential", "vectorized"])
 def test_progress_bar_counts_every_iteration_of_every_chain(monkeypatch, chain_method):
     """The bar is advanced from inside the compiled sampler, once per iteration of each

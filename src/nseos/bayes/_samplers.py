@@ -496,7 +496,27 @@ class _Potential:
         points = np.concatenate([rows[:, None, :], rows[:, None, :] + steps[None]], axis=1)
         as_sites = jax.vmap(jax.vmap(unravel))(jnp.asarray(points))
         energy, _ = self.evaluate(as_sites, batch_ndim=2)  # (chains, 1 + 2k)
-        slopes = (energy[:, 1 : 1 + k] - energy[:, 1 + k :]) / (2.0 * DIFFERENCE_STEP)
+        centre, up, down = energy[:, :1], energy[:, 1 : 1 + k], energy[:, 1 + k :]
+        if not np.all(np.isfinite(centre)):
+            bad = np.flatnonzero(~np.isfinite(centre[:, 0])).tolist()
+            raise ValueError(
+                f"the potential energy is not finite at the starting point of chain(s) {bad} "
+                "(a masked likelihood: see LikelihoodStatus); start inside the posterior's "
+                "support (BayesianEstimator.initial_points)"
+            )
+        # Central differences; one-sided next to a wall of the potential (a masked
+        # likelihood on one side of the start).
+        slopes = np.where(
+            np.isfinite(up) & np.isfinite(down),
+            (up - down) / (2.0 * DIFFERENCE_STEP),
+            np.where(np.isfinite(up), up - centre, centre - down) / DIFFERENCE_STEP,
+        )
+        if not np.all(np.isfinite(slopes)):
+            bad = np.flatnonzero(~np.all(np.isfinite(slopes), axis=1)).tolist()
+            raise ValueError(
+                f"the potential energy is not finite on either side of the starting point of "
+                f"chain(s) {bad} (step {DIFFERENCE_STEP}): start further inside the support"
+            )
         gradient = jax.vmap(unravel)(jnp.asarray(slopes))
         return jnp.asarray(energy[:, 0]), gradient
 
