@@ -482,15 +482,9 @@ class _Potential:
         the exact gradient to ~1e-3 of its largest component (they also see the placed
         sequence move with the EoS; tests/test_bayes.py).
         """
-        z = {name: np.asarray(v) for name, v in z.items()}
-        chains = next(iter(z.values())).shape[0]
+        z = {name: jnp.asarray(v) for name, v in z.items()}
         _, unravel = jax.flatten_util.ravel_pytree({k: v[0] for k, v in z.items()})
-        rows = np.stack(
-            [
-                np.asarray(jax.flatten_util.ravel_pytree({k: v[c] for k, v in z.items()})[0])
-                for c in range(chains)
-            ]
-        )
+        rows = np.asarray(jax.vmap(lambda p: jax.flatten_util.ravel_pytree(p)[0])(z))
         k = rows.shape[1]
         steps = DIFFERENCE_STEP * np.concatenate([np.eye(k), -np.eye(k)])  # (2k, k)
         points = np.concatenate([rows[:, None, :], rows[:, None, :] + steps[None]], axis=1)
